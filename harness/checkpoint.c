@@ -1,0 +1,222 @@
+#include "harness/ob_checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static const char magic[8] = {'O', 'B', 'C', 'K', 'P', 'T', 0, 1};
+
+/* ---- writing: an in-memory buffer, then one write + rename ---- */
+
+typedef struct {
+    unsigned char *data;
+    size_t length, capacity;
+    bool failed;
+} buffer;
+
+static void put(buffer *b, const void *bytes, size_t n) {
+    if (b->failed) return;
+    if (b->length + n > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 1 << 16;
+        while (capacity < b->length + n) capacity *= 2;
+        unsigned char *grown = realloc(b->data, capacity);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->data = grown;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->length, bytes, n);
+    b->length += n;
+}
+
+static void put_u64(buffer *b, uint64_t v) { put(b, &v, sizeof v); }
+
+static void put_string(buffer *b, const char *s) {
+    uint64_t n = strlen(s);
+    put_u64(b, n);
+    put(b, s, n);
+}
+
+static int write_file(const char *path, const buffer *b, char *err, size_t err_len) {
+    char temp[4096];
+    snprintf(temp, sizeof temp, "%s.tmp", path);
+    FILE *f = fopen(temp, "wb");
+    if (!f) {
+        snprintf(err, err_len, "checkpoint %s: cannot create: %s", temp, strerror(errno));
+        return 2;
+    }
+    bool ok = fwrite(b->data, 1, b->length, f) == b->length;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(temp, path) != 0) {
+        snprintf(err, err_len, "checkpoint %s: write failed: %s", path, strerror(errno));
+        remove(temp);
+        return 2;
+    }
+    return 0;
+}
+
+int ob_checkpoint_save(const char *path, const char *config_ini, const ob_checkpoint_state *state,
+                       const ob_checkpoint_tensor *tensors, int n_tensors, char *err, size_t err_len) {
+    buffer b = {0};
+    put(&b, magic, sizeof magic);
+    put_string(&b, config_ini);
+    put(&b, state, sizeof *state);
+    put_u64(&b, (uint64_t)n_tensors);
+    for (int i = 0; i < n_tensors; i++) {
+        const ob_tensor *t = tensors[i].tensor;
+        put_string(&b, tensors[i].name);
+        put_u64(&b, (uint64_t)t->dtype);
+        put_u64(&b, (uint64_t)t->numel);
+        put(&b, t->data, ob_tensor_bytes(t));
+    }
+    uint32_t crc = (uint32_t)crc32(0L, b.data, (uInt)b.length);
+    put(&b, &crc, sizeof crc);
+    int rc = 0;
+    if (b.failed) {
+        snprintf(err, err_len, "checkpoint %s: out of memory", path);
+        rc = 1;
+    } else {
+        rc = write_file(path, &b, err, err_len);
+    }
+    free(b.data);
+    return rc;
+}
+
+/* ---- reading: whole file, CRC first, then a bounds-checked cursor ---- */
+
+typedef struct {
+    const unsigned char *data;
+    size_t length, offset;
+    bool overrun;
+} cursor;
+
+static const void *take(cursor *c, size_t n) {
+    if (c->overrun || n > c->length - c->offset) {
+        c->overrun = true;
+        return NULL;
+    }
+    const void *p = c->data + c->offset;
+    c->offset += n;
+    return p;
+}
+
+static uint64_t take_u64(cursor *c) {
+    const void *p = take(c, sizeof(uint64_t));
+    uint64_t v = 0;
+    if (p) memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int read_verified(const char *path, unsigned char **data, size_t *length, char *err, size_t err_len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_len, "checkpoint %s: cannot open: %s", path, strerror(errno));
+        return 2;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = size > 0 ? malloc((size_t)size) : NULL;
+    bool ok = *data && fread(*data, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    uint32_t stored_crc = 0;
+    if (ok && size >= (long)(sizeof magic + sizeof stored_crc)) {
+        *length = (size_t)size - sizeof stored_crc;
+        memcpy(&stored_crc, *data + *length, sizeof stored_crc);
+        ok = memcmp(*data, magic, sizeof magic) == 0 && crc32(0L, *data, (uInt)*length) == stored_crc;
+    } else {
+        ok = false;
+    }
+    if (!ok) {
+        snprintf(err, err_len, "checkpoint %s: not an optbench checkpoint, or corrupt (bad magic or CRC)", path);
+        free(*data);
+        *data = NULL;
+        return 2;
+    }
+    return 0;
+}
+
+static char *take_string(cursor *c) {
+    uint64_t n = take_u64(c);
+    const char *bytes = take(c, n);
+    char *s = bytes ? malloc(n + 1) : NULL;
+    if (s) {
+        memcpy(s, bytes, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+int ob_checkpoint_read_config(const char *path, char **config_ini, char *err, size_t err_len) {
+    unsigned char *data;
+    size_t length;
+    int rc = read_verified(path, &data, &length, err, err_len);
+    if (rc) return rc;
+    cursor c = {data, length, sizeof magic, false};
+    *config_ini = take_string(&c);
+    free(data);
+    if (!*config_ini) {
+        snprintf(err, err_len, "checkpoint %s: truncated config", path);
+        return 2;
+    }
+    return 0;
+}
+
+static const ob_checkpoint_tensor *find_tensor(const ob_checkpoint_tensor *tensors, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(tensors[i].name, name) == 0) return &tensors[i];
+    return NULL;
+}
+
+/* Copies every stored tensor into its namesake; counts the matches. */
+static int restore_tensors(cursor *c, const ob_checkpoint_tensor *tensors, int n_tensors, const char *path,
+                           char *err, size_t err_len) {
+    uint64_t stored = take_u64(c);
+    int matched = 0;
+    for (uint64_t i = 0; i < stored && !c->overrun; i++) {
+        char *name = take_string(c);
+        uint64_t dtype = take_u64(c), numel = take_u64(c);
+        const ob_checkpoint_tensor *target = name ? find_tensor(tensors, n_tensors, name) : NULL;
+        bool fits = target && (uint64_t)target->tensor->dtype == dtype &&
+                    (uint64_t)target->tensor->numel == numel;
+        const void *bytes = fits ? take(c, ob_tensor_bytes(target->tensor)) : NULL;
+        if (!bytes) {
+            snprintf(err, err_len, "checkpoint %s: tensor %s does not match this run's model", path,
+                     name ? name : "?");
+            free(name);
+            return 2;
+        }
+        memcpy(target->tensor->data, bytes, ob_tensor_bytes(target->tensor));
+        matched++;
+        free(name);
+    }
+    if (matched != n_tensors) {
+        snprintf(err, err_len, "checkpoint %s: holds %d of this run's %d tensors", path, matched, n_tensors);
+        return 2;
+    }
+    return 0;
+}
+
+int ob_checkpoint_load(const char *path, ob_checkpoint_state *state, const ob_checkpoint_tensor *tensors,
+                       int n_tensors, char *err, size_t err_len) {
+    unsigned char *data;
+    size_t length;
+    int rc = read_verified(path, &data, &length, err, err_len);
+    if (rc) return rc;
+    cursor c = {data, length, sizeof magic, false};
+    free(take_string(&c));
+    const void *stored_state = take(&c, sizeof *state);
+    if (stored_state) memcpy(state, stored_state, sizeof *state);
+    if (c.overrun) {
+        snprintf(err, err_len, "checkpoint %s: truncated", path);
+        rc = 2;
+    } else {
+        rc = restore_tensors(&c, tensors, n_tensors, path, err, err_len);
+    }
+    free(data);
+    return rc;
+}

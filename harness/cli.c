@@ -1,0 +1,260 @@
+#include "harness/ob_cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/ob_checkpoint.h"
+#include "harness/ob_config.h"
+#include "harness/ob_run.h"
+#include "nn/ob_ctx.h"
+#include "ob_version.h"
+#include "workloads/ob_workload.h"
+
+#define ERR_LEN 1024
+
+/* Each `optbench run` flag is a spelling of one config key. */
+typedef struct {
+    const char *flag, *key;
+    bool takes_value;
+} flag_spec;
+
+static const flag_spec run_flags[] = {
+    {"--workload", "run.workload", true},     {"--preset", "run.preset", true},
+    {"--optimizer", "run.optimizer", true},   {"--precond", "run.precond", true},
+    {"--precision", "run.precision", true},   {"--loss-scale", "run.loss_scale", true},
+    {"--seed", "run.seed", true},             {"--epochs", "run.epochs", true},
+    {"--max-steps", "run.max_steps", true},   {"--target", "run.target", true},
+    {"--data", "data.dir", true},             {"--threads", "run.threads", true},
+    {"--out", "run.out", true},               {"--force", "run.force", false},
+    {"--batch-size", "run.batch_size", true}, {"--checkpoint-every", "run.checkpoint_every", true},
+    {"--checkpoint", "run.checkpoint_path", true}, {"--resume", "run.resume", true},
+};
+
+/* What the command line said, in order: config files and assignments are
+ * replayed over the preset, so later ones win as the user expects. */
+typedef struct {
+    bool is_file;
+    const char *text; /* file path, or "key=value" */
+    char owned[512];
+} action;
+
+typedef struct {
+    action *items;
+    int count;
+    const char *resume;
+    int other_flags;
+} run_args;
+
+static void print_usage(FILE *out) {
+    fprintf(out,
+            "optbench %s - a benchmark suite for deep-learning training optimizers\n\n"
+            "usage:\n"
+            "  optbench run --workload W --preset P --optimizer O [--seed N] [--epochs N|--max-steps N]\n"
+            "               [--target V] [--data DIR|synthetic] [--threads N] [--out FILE.h5] [--force]\n"
+            "               [--checkpoint-every N] [--resume CKPT] [--config FILE.ini] [--set sec.key=value]\n"
+            "  optbench list [workloads|optimizers|presets|keys]\n"
+            "  optbench --version\n\n"
+            "Every flag is also a config key (optbench list keys); --set and [section] key = value in\n"
+            "a --config file say the same things. Exit codes: 0 done, 1 internal error, 2 bad input,\n"
+            "130 aborted by a signal.\n",
+            OB_VERSION);
+}
+
+static const flag_spec *find_flag(const char *name, size_t name_len) {
+    for (size_t i = 0; i < sizeof run_flags / sizeof run_flags[0]; i++)
+        if (strlen(run_flags[i].flag) == name_len && strncmp(run_flags[i].flag, name, name_len) == 0)
+            return &run_flags[i];
+    return NULL;
+}
+
+/* Parses one flag at argv[*i] (advancing past its value); 0 or 2. */
+static int parse_flag(int argc, char **argv, int *i, run_args *args, char *err, size_t err_len) {
+    const char *arg = argv[*i];
+    const char *equals = strchr(arg, '=');
+    size_t name_len = equals ? (size_t)(equals - arg) : strlen(arg);
+    bool is_config = strncmp(arg, "--config", name_len) == 0 && name_len == 8;
+    bool is_set = strncmp(arg, "--set", name_len) == 0 && name_len == 5;
+    const flag_spec *spec = find_flag(arg, name_len);
+    if (!spec && !is_config && !is_set) {
+        snprintf(err, err_len, "unknown flag %.*s for 'optbench run' (see optbench --help)", (int)name_len, arg);
+        return 2;
+    }
+    const char *value = equals ? equals + 1 : NULL;
+    if (!value && (is_config || is_set || spec->takes_value)) {
+        if (*i + 1 >= argc) {
+            snprintf(err, err_len, "%s: expected a value after the flag", arg);
+            return 2;
+        }
+        value = argv[++*i];
+    }
+    action *a = &args->items[args->count++];
+    a->is_file = is_config;
+    if (is_config || is_set) {
+        a->text = value;
+        return 0;
+    }
+    if (strcmp(spec->key, "run.resume") == 0)
+        args->resume = value;
+    else
+        args->other_flags++;
+    snprintf(a->owned, sizeof a->owned, "%s=%s", spec->key, value ? value : "true");
+    a->text = a->owned;
+    return 0;
+}
+
+static int apply_actions(ob_config *config, const run_args *args, char *err, size_t err_len) {
+    for (int i = 0; i < args->count; i++) {
+        const action *a = &args->items[i];
+        int rc = a->is_file ? ob_config_load_ini(config, a->text, err, err_len)
+                            : ob_config_set_assignment(config, a->text, err, err_len);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* defaults < preset < --config files and flags, in command-line order. */
+static int resolve_config(const run_args *args, ob_config **out, char *err, size_t err_len) {
+    ob_config *user = ob_config_new(), *config = ob_config_new();
+    int rc = (user && config) ? apply_actions(user, args, err, err_len) : 1;
+    const ob_workload *workload = rc ? NULL : ob_workload_find(ob_config_get_str(user, "run.workload"));
+    const ob_preset *preset = workload ? ob_workload_preset(workload, ob_config_get_str(user, "run.preset")) : NULL;
+    if (!rc && !preset) {
+        snprintf(err, err_len, "run.preset: workload %s has no preset %s", ob_config_get_str(user, "run.workload"),
+                 ob_config_get_str(user, "run.preset"));
+        rc = 2;
+    }
+    for (int i = 0; !rc && preset->settings[i]; i++)
+        rc = ob_config_set_assignment(config, preset->settings[i], err, err_len);
+    if (!rc) rc = apply_actions(config, args, err, err_len);
+    ob_config_free(user);
+    if (rc) {
+        ob_config_free(config);
+        return rc;
+    }
+    *out = config;
+    return 0;
+}
+
+/* --resume takes the whole config from the checkpoint, so a resumed run
+ * cannot silently differ from the one it continues. */
+static int resume_config(const char *path, ob_config **out, char *err, size_t err_len) {
+    char *ini = NULL;
+    int rc = ob_checkpoint_read_config(path, &ini, err, err_len);
+    ob_config *config = rc ? NULL : ob_config_new();
+    if (!rc) rc = config ? ob_config_load_ini_text(config, ini, path, err, err_len) : 1;
+    if (!rc) rc = ob_config_set(config, "run.resume", path, err, err_len);
+    if (!rc) rc = ob_config_set(config, "debug.kill_at_step", "0", err, err_len);
+    free(ini);
+    if (rc) {
+        ob_config_free(config);
+        return rc;
+    }
+    *out = config;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+    char err[ERR_LEN] = "";
+    run_args args = {.items = calloc((size_t)argc + 1, sizeof(action))};
+    if (!args.items) return 1;
+    int rc = 0;
+    for (int i = 2; i < argc && !rc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_usage(stdout);
+            free(args.items);
+            return 0;
+        }
+        rc = parse_flag(argc, argv, &i, &args, err, sizeof err);
+    }
+    if (!rc && args.resume && (args.other_flags > 0 || args.count > 1)) {
+        snprintf(err, sizeof err, "--resume takes the run's whole config from the checkpoint; give it alone");
+        rc = 2;
+    }
+    ob_config *config = NULL;
+    if (!rc)
+        rc = args.resume ? resume_config(args.resume, &config, err, sizeof err)
+                         : resolve_config(&args, &config, err, sizeof err);
+    if (!rc) rc = ob_run_execute(config, err, sizeof err);
+    if (rc) fprintf(stderr, "optbench: %s\n", err);
+    ob_config_free(config);
+    free(args.items);
+    return rc;
+}
+
+static void list_workloads(void) {
+    for (int i = 0; i < ob_workload_count(); i++)
+        printf("%-10s %s\n", ob_workload_at(i)->name, ob_workload_at(i)->description);
+}
+
+static void list_optimizers(void) {
+    printf("%-10s %s\n", "sgd", "SGD with momentum or Nesterov, L2 or decoupled weight decay");
+}
+
+static int list_presets(void) {
+    ob_ctx_config ctx_config = {.threads = 1, .seed = 1};
+    ob_ctx *ctx = ob_ctx_new(&ctx_config);
+    if (!ctx) return 1;
+    printf("%-10s %-12s %12s  %s\n", "workload", "preset", "params", "description");
+    for (int i = 0; i < ob_workload_count(); i++) {
+        const ob_workload *w = ob_workload_at(i);
+        for (int p = 0; p < w->n_presets; p++)
+            printf("%-10s %-12s %12lld  %s\n", w->name, w->presets[p].name,
+                   (long long)w->count_params(ctx, w->presets[p].name), w->presets[p].description);
+    }
+    ob_ctx_free(ctx);
+    return 0;
+}
+
+static void list_keys(void) {
+    int count;
+    const ob_config_key *keys = ob_config_keys(&count);
+    ob_config *defaults = ob_config_new();
+    for (int i = 0; i < count; i++)
+        printf("%-28s %-12s %s\n", keys[i].key, defaults ? ob_config_get_str(defaults, keys[i].key) : "",
+               keys[i].help);
+    ob_config_free(defaults);
+}
+
+static int cmd_list(int argc, char **argv) {
+    const char *what = argc > 2 ? argv[2] : "workloads";
+    if (strcmp(what, "workloads") == 0) {
+        list_workloads();
+        return 0;
+    }
+    if (strcmp(what, "optimizers") == 0) {
+        list_optimizers();
+        return 0;
+    }
+    if (strcmp(what, "presets") == 0) return list_presets();
+    if (strcmp(what, "keys") == 0) {
+        list_keys();
+        return 0;
+    }
+    fprintf(stderr, "optbench: list: expected workloads, optimizers, presets or keys, got \"%s\"\n", what);
+    return 2;
+}
+
+/* Subcommands of DESIGN.md section 5 that later issues deliver. */
+static const char *const later_commands[][2] = {
+    {"check", "#6"}, {"report", "#6"}, {"suite", "#6"}, {"plan", "#3"}, {"data", "#5"}};
+
+int ob_cli_main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("optbench %s (%s)\n", OB_VERSION, OB_GIT_COMMIT);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(argv[1], "list") == 0) return cmd_list(argc, argv);
+    for (size_t i = 0; i < sizeof later_commands / sizeof later_commands[0]; i++)
+        if (strcmp(argv[1], later_commands[i][0]) == 0) {
+            fprintf(stderr, "optbench: '%s' is not in this build yet (issue %s)\n", argv[1], later_commands[i][1]);
+            return 2;
+        }
+    fprintf(stderr, "optbench: unknown command \"%s\" (expected run or list; see optbench --help)\n", argv[1]);
+    return 2;
+}

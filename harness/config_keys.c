@@ -1,0 +1,141 @@
+/* The table of every configuration key (ob_config.h). Order matters: it is the
+ * order of ob_config_to_ini() and of help listings, and each section's keys
+ * stay together. Defaults are the workstation-scale values; presets replace
+ * the ones they care about unless the user set them (ob_config_was_set). */
+#include "harness/ob_config.h"
+
+#include <math.h>
+
+/* 2^62 bounds seeds and step budgets: the sum of two such counts still fits in int64. */
+#define MAX_COUNT 0x1p62
+
+static const ob_config_key config_keys[] = {
+    /* run: what to train and how the run is driven */
+    {.key = "run.workload", .type = OB_CFG_ENUM, .default_value = "resnet50", .choices = "resnet50",
+     .help = "workload to train (model, dataset and quality metric)"},
+    {.key = "run.preset", .type = OB_CFG_ENUM, .default_value = "workstation",
+     .choices = "full|workstation|smoke",
+     .help = "size preset: full (paper recipe, GPU cluster), workstation (scaled down, minutes on "
+             "2 cores), smoke (a few steps, for tests)"},
+    {.key = "run.optimizer", .type = OB_CFG_ENUM, .default_value = "sgd", .choices = "sgd",
+     .help = "base optimizer; its settings are the section of the same name"},
+    {.key = "run.precond", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none",
+     .help = "preconditioner wrapped around the base optimizer; none = plain base optimizer"},
+    {.key = "run.precision", .type = OB_CFG_ENUM, .default_value = "fp32", .choices = "fp32",
+     .help = "numeric precision policy of forward, backward and update"},
+    {.key = "run.loss_scale", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none",
+     .help = "loss scaling that keeps low-precision gradients representable; none = unscaled"},
+    {.key = "run.seed", .type = OB_CFG_INT, .default_value = "1", .min = 0, .max = MAX_COUNT,
+     .help = "random seed: keys initialisation, shuffling, augmentation and every other random draw"},
+    {.key = "run.epochs", .type = OB_CFG_FLOAT, .default_value = "3", .min = 0, .min_exclusive = true,
+     .max = 10000,
+     .help = "training budget in epochs (fractions allowed); the preset's budget applies unless set"},
+    {.key = "run.max_steps", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = MAX_COUNT,
+     .help = "training budget in optimizer steps, whichever of this and run.epochs ends first; "
+             "0 = no step limit"},
+    {.key = "run.target", .type = OB_CFG_FLOAT, .default_value = "0.9", .min = -1e30, .max = 1e30,
+     .help = "quality target in the workload metric's units (ResNet-50: top-1 accuracy as a "
+             "fraction); reaching it ends the run as converged; the preset's target applies unless set"},
+    {.key = "run.threads", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = 1024,
+     .help = "CPU threads in the compute pool; 0 = all cores"},
+    {.key = "run.out", .type = OB_CFG_STRING, .default_value = "",
+     .help = "path of the HDF5 result file; empty = optbench run's default name"},
+    {.key = "run.force", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "overwrite an existing result file instead of refusing to start"},
+    {.key = "run.batch_size", .type = OB_CFG_INT, .default_value = "128", .min = 1, .max = 1 << 20,
+     .help = "global mini-batch size in samples per optimizer step, summed over all ranks"},
+    {.key = "run.eval_every", .type = OB_CFG_FLOAT, .default_value = "0.25", .min = 0,
+     .min_exclusive = true, .max = INFINITY,
+     .help = "evaluation interval in epochs (fractions allowed); time-to-accuracy is only as fine "
+             "as this grid"},
+    {.key = "run.log_every", .type = OB_CFG_INT, .default_value = "50", .min = 1, .max = INFINITY,
+     .help = "training-loss logging interval in optimizer steps"},
+    {.key = "run.checkpoint_every", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
+     .help = "checkpoint interval in optimizer steps; 0 = no checkpoints"},
+    {.key = "run.checkpoint_path", .type = OB_CFG_STRING, .default_value = "",
+     .help = "path of the checkpoint file; empty = optbench run's default path"},
+    {.key = "run.resume", .type = OB_CFG_STRING, .default_value = "",
+     .help = "checkpoint file to resume from (parameters, optimizer state, RNG counters, clocks); "
+             "empty = start fresh"},
+
+    /* data: where samples come from and how they are augmented */
+    {.key = "data.dir", .type = OB_CFG_STRING, .default_value = "",
+     .help = "dataset location; empty = the preset's dataset path, synthetic = random inputs of the "
+             "right shapes (throughput runs)"},
+    {.key = "data.augment", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "augment training samples at all (master switch for crop and flip)"},
+    {.key = "data.crop_padding", .type = OB_CFG_INT, .default_value = "4", .min = 0, .max = 64,
+     .help = "random-crop augmentation: padding in pixels added on each side before cropping back"},
+    {.key = "data.hflip", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "random horizontal-flip augmentation (probability 1/2)"},
+    {.key = "data.train_limit", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
+     .help = "train on only the first N training samples; 0 = the whole set"},
+    {.key = "data.eval_limit", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
+     .help = "evaluate on only the first N evaluation samples; 0 = the whole set"},
+
+    /* model: architecture-level training choices */
+    {.key = "model.label_smoothing", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1,
+     .max_exclusive = true,
+     .help = "label smoothing of the cross-entropy loss: fraction of the target mass spread over "
+             "all classes"},
+    {.key = "model.bn_momentum", .type = OB_CFG_FLOAT, .default_value = "0.1", .min = 0, .max = 1,
+     .help = "batch-norm running-statistics momentum (PyTorch convention: weight of the new batch)"},
+    {.key = "model.bn_eps", .type = OB_CFG_FLOAT, .default_value = "1e-5", .min = 0, .min_exclusive = true,
+     .max = INFINITY, .help = "batch-norm epsilon added to the variance"},
+    {.key = "model.zero_init_residual", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "start each residual block's last batch-norm scale at 0, so blocks begin as identity"},
+
+    /* schedule: the learning rate over time (optimizers/ob_schedule.h has the formulas) */
+    {.key = "schedule.kind", .type = OB_CFG_ENUM, .default_value = "cosine",
+     .choices = "constant|step|multistep|cosine|polynomial|onecycle",
+     .help = "learning-rate schedule after warm-up"},
+    {.key = "schedule.warmup_epochs", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1e6,
+     .help = "linear warm-up length in epochs; 0 = none (onecycle requires 0)"},
+    {.key = "schedule.step_size", .type = OB_CFG_FLOAT, .default_value = "30", .min = 0,
+     .min_exclusive = true, .max = INFINITY,
+     .help = "step: epochs between two decays by schedule.gamma"},
+    {.key = "schedule.gamma", .type = OB_CFG_FLOAT, .default_value = "0.1", .min = 0, .min_exclusive = true,
+     .max = 1, .help = "step and multistep: factor the learning rate is multiplied by at each boundary"},
+    {.key = "schedule.milestones", .type = OB_CFG_FLOAT_LIST, .default_value = "", .min = 0, .max = 1e6,
+     .help = "multistep: comma-separated epochs at which the learning rate is multiplied by "
+             "schedule.gamma"},
+    {.key = "schedule.power", .type = OB_CFG_FLOAT, .default_value = "2", .min = 0, .min_exclusive = true,
+     .max = INFINITY, .help = "polynomial: exponent of the decay (1 = linear)"},
+    {.key = "schedule.min_lr", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1e6,
+     .help = "cosine and polynomial: learning rate at the end of the budget"},
+    {.key = "schedule.pct_start", .type = OB_CFG_FLOAT, .default_value = "0.3", .min = 0,
+     .min_exclusive = true, .max = 1, .max_exclusive = true,
+     .help = "onecycle: fraction of the steps spent rising to the peak learning rate"},
+    {.key = "schedule.div_factor", .type = OB_CFG_FLOAT, .default_value = "25", .min = 0,
+     .min_exclusive = true, .max = INFINITY,
+     .help = "onecycle: initial learning rate = peak / div_factor"},
+    {.key = "schedule.final_div_factor", .type = OB_CFG_FLOAT, .default_value = "1e4", .min = 0,
+     .min_exclusive = true, .max = INFINITY,
+     .help = "onecycle: final learning rate = initial / final_div_factor"},
+
+    /* sgd: the SGD optimizer */
+    {.key = "sgd.lr", .type = OB_CFG_FLOAT, .default_value = "0.1", .min = 0, .min_exclusive = true,
+     .max = 1e3, .help = "peak learning rate (reached after warm-up; the schedule scales it)"},
+    {.key = "sgd.momentum", .type = OB_CFG_FLOAT, .default_value = "0.9", .min = 0, .max = 1,
+     .max_exclusive = true, .help = "momentum coefficient; 0 = plain SGD"},
+    {.key = "sgd.nesterov", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "use Nesterov momentum instead of heavy-ball momentum"},
+    {.key = "sgd.weight_decay", .type = OB_CFG_FLOAT, .default_value = "5e-5", .min = 0, .max = 1,
+     .help = "weight-decay coefficient: weight_decay * parameter is added to the gradient (L2), "
+             "or taken off the weights directly when sgd.decoupled"},
+    {.key = "sgd.decoupled", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "decoupled weight decay (SGDW, Loshchilov & Hutter): shrink the weights, not the gradient"},
+    {.key = "sgd.decay_norm_and_bias", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "also decay normalisation scales and shifts and biases (default: only weights)"},
+
+    /* debug: test aids, off by default */
+    {.key = "debug.kill_at_step", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
+     .help = "test aid: the run SIGKILLs itself right after this optimizer step, to test resuming; "
+             "0 = off"},
+};
+
+const ob_config_key *ob_config_keys(int *count) {
+    if (count)
+        *count = (int)(sizeof config_keys / sizeof config_keys[0]);
+    return config_keys;
+}

@@ -1,0 +1,38 @@
+/* Checkpoints: everything a run needs to continue the same loss sequence.
+ *
+ * Random draws are counter-based (nn/ob_rng.h), keyed by step and epoch, so
+ * the step counter restores every generator; what else is saved is the
+ * resolved config, clocks, phase timers, the run log's row counts (rows
+ * logged after the checkpoint are dropped on resume) and named tensors
+ * (parameters, buffers, optimizer state). The file is written to a
+ * temporary name and renamed, and carries a CRC-32, so a checkpoint is
+ * either complete or rejected. */
+#ifndef OB_CHECKPOINT_H
+#define OB_CHECKPOINT_H
+
+#include "harness/ob_clock.h"
+#include "harness/ob_h5log.h"
+#include "nn/ob_tensor.h"
+
+typedef struct {
+    int64_t step; /* updates done */
+    double train_s, eval_s, init_s, wall_s;
+    ob_h5log_counts log_counts;
+    ob_phase_timers timers;
+} ob_checkpoint_state;
+
+typedef struct {
+    const char *name;
+    ob_tensor *tensor;
+} ob_checkpoint_tensor;
+
+int ob_checkpoint_save(const char *path, const char *config_ini, const ob_checkpoint_state *state,
+                       const ob_checkpoint_tensor *tensors, int n_tensors, char *err, size_t err_len);
+/* The resolved config stored in a checkpoint (malloc'd INI text). */
+int ob_checkpoint_read_config(const char *path, char **config_ini, char *err, size_t err_len);
+/* Restores state and every listed tensor (matched by name; dtype and size
+ * must agree). Returns 0, or 2 with one line naming the file and problem. */
+int ob_checkpoint_load(const char *path, ob_checkpoint_state *state, const ob_checkpoint_tensor *tensors,
+                       int n_tensors, char *err, size_t err_len);
+
+#endif

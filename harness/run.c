@@ -1,0 +1,525 @@
+/* The training loop: clocks, stop conditions, evaluation, logging and
+ * checkpoints, the same for every workload and optimizer. */
+#define _POSIX_C_SOURCE 200809L
+#include "harness/ob_run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness/ob_checkpoint.h"
+#include "harness/ob_clock.h"
+#include "harness/ob_h5log.h"
+#include "harness/ob_progress.h"
+#include "harness/ob_provenance.h"
+#include "nn/ob_backend.h"
+#include "nn/ob_tape.h"
+#include "ob_version.h"
+#include "optimizers/ob_optimizer.h"
+#include "optimizers/ob_schedule.h"
+#include "workloads/ob_workload.h"
+
+#define MAX_MILESTONES 64
+#define PATH_LEN 4096
+
+/* The one piece of process-wide state: a signal handler can only reach a
+ * static. It is set by SIGINT/SIGTERM and polled once per step. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int signo) { stop_signal = signo; }
+
+typedef struct {
+    const ob_config *config;
+    const ob_workload *workload;
+    ob_ctx *ctx;
+    ob_workload_run *work;
+    ob_optimizer *optimizer;
+    ob_schedule schedule;
+    double milestones[MAX_MILESTONES];
+    ob_h5log *log;
+    ob_progress progress;
+    ob_phase_timers timers;
+    char out_path[PATH_LEN], checkpoint_path[PATH_LEN];
+
+    int64_t step, total_steps, batches_per_epoch, eval_interval, global_batch;
+    double wall_start, wall_before, train_s, eval_s, init_s; /* wall_before: from a resumed run */
+    double target;
+    bool maximize;
+
+    const char *status;
+    double time_to_target_s, epochs_to_target, last_metric;
+    int64_t steps_to_target;
+    char *err;
+    size_t err_len;
+} run_state;
+
+static double elapsed_wall(const run_state *r) { return r->wall_before + ob_now() - r->wall_start; }
+
+static int fail(run_state *r, int code, const char *fmt, const char *detail) {
+    snprintf(r->err, r->err_len, fmt, detail);
+    return code;
+}
+
+/* An MLPerf-style event; the value is a small JSON object. */
+static void __attribute__((format(printf, 3, 4))) event(run_state *r, const char *key, const char *fmt, ...) {
+    char text[256];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(text, sizeof text, fmt, args);
+    va_end(args);
+    ob_h5log_event(r->log, 1000.0 * elapsed_wall(r), key, text);
+}
+
+/* ---- set-up ---- */
+
+static int resolve_paths(run_state *r) {
+    const ob_config *c = r->config;
+    const char *out = ob_config_get_str(c, "run.out");
+    int length;
+    if (out[0]) {
+        length = snprintf(r->out_path, sizeof r->out_path, "%s", out);
+    } else {
+        /* Default: runs/<workload>-<preset>-<optimizer>-seed<N>.h5 */
+        if (mkdir("runs", 0777) != 0 && errno != EEXIST)
+            return fail(r, 2, "cannot create output directory runs/: %s", strerror(errno));
+        length = snprintf(r->out_path, sizeof r->out_path, "runs/%s-%s-%s-seed%lld.h5",
+                          ob_config_get_str(c, "run.workload"), ob_config_get_str(c, "run.preset"),
+                          ob_config_get_str(c, "run.optimizer"), (long long)ob_config_get_int(c, "run.seed"));
+    }
+    const char *checkpoint = ob_config_get_str(c, "run.checkpoint_path");
+    if (length < 0 || length >= (int)sizeof r->out_path)
+        return fail(r, 2, "run.out: path longer than %s characters", "4095");
+    length = checkpoint[0] ? snprintf(r->checkpoint_path, sizeof r->checkpoint_path, "%s", checkpoint)
+                           : snprintf(r->checkpoint_path, sizeof r->checkpoint_path, "%s.ckpt", r->out_path);
+    if (length < 0 || length >= (int)sizeof r->checkpoint_path)
+        return fail(r, 2, "run.checkpoint_path: path longer than %s characters", "4095");
+    return 0;
+}
+
+static int create_workload(run_state *r) {
+    const ob_config *c = r->config;
+    ob_workload_options options = {
+        .preset = ob_config_get_str(c, "run.preset"),
+        .data_dir = ob_config_get_str(c, "data.dir"),
+        .train_limit = ob_config_get_int(c, "data.train_limit"),
+        .eval_limit = ob_config_get_int(c, "data.eval_limit"),
+        .augment = ob_config_get_bool(c, "data.augment"),
+        .hflip = ob_config_get_bool(c, "data.hflip"),
+        .crop_padding = (int)ob_config_get_int(c, "data.crop_padding"),
+        .label_smoothing = ob_config_get_float(c, "model.label_smoothing"),
+        .bn_momentum = ob_config_get_float(c, "model.bn_momentum"),
+        .bn_eps = ob_config_get_float(c, "model.bn_eps"),
+        .zero_init_residual = ob_config_get_bool(c, "model.zero_init_residual"),
+        .global_batch = r->global_batch,
+        .rank = 0,
+        .world_size = 1,
+        .seed = (uint64_t)ob_config_get_int(c, "run.seed"),
+    };
+    return r->workload->create(r->ctx, &options, &r->work, r->err, r->err_len);
+}
+
+static int create_optimizer(run_state *r) {
+    const ob_config *c = r->config;
+    ob_sgd_config sgd = {
+        .momentum = ob_config_get_float(c, "sgd.momentum"),
+        .weight_decay = ob_config_get_float(c, "sgd.weight_decay"),
+        .nesterov = ob_config_get_bool(c, "sgd.nesterov"),
+        .decoupled = ob_config_get_bool(c, "sgd.decoupled"),
+        .decay_norm_and_bias = ob_config_get_bool(c, "sgd.decay_norm_and_bias"),
+    };
+    r->optimizer = ob_sgd_new(r->ctx, r->workload->params(r->work), &sgd);
+    return r->optimizer ? 0 : fail(r, 2, "optimizer: %s", ob_ctx_error(r->ctx));
+}
+
+static int create_schedule(run_state *r) {
+    const ob_config *c = r->config;
+    ob_schedule *s = &r->schedule;
+    if (ob_schedule_kind_parse(ob_config_get_str(c, "schedule.kind"), &s->kind))
+        return fail(r, 2, "schedule.kind: unknown schedule %s", ob_config_get_str(c, "schedule.kind"));
+    s->base_lr = ob_config_get_float(c, "sgd.lr");
+    s->steps_per_epoch = r->batches_per_epoch;
+    s->total_epochs = ob_config_get_float(c, "run.epochs");
+    s->warmup_epochs = ob_config_get_float(c, "schedule.warmup_epochs");
+    s->step_size = ob_config_get_float(c, "schedule.step_size");
+    s->gamma = ob_config_get_float(c, "schedule.gamma");
+    s->n_milestones = ob_config_get_float_list(c, "schedule.milestones", r->milestones, MAX_MILESTONES);
+    if (s->n_milestones > MAX_MILESTONES) return fail(r, 2, "schedule.milestones: more than %s", "64");
+    s->milestones = r->milestones;
+    s->power = ob_config_get_float(c, "schedule.power");
+    s->min_lr = ob_config_get_float(c, "schedule.min_lr");
+    s->pct_start = ob_config_get_float(c, "schedule.pct_start");
+    s->div_factor = ob_config_get_float(c, "schedule.div_factor");
+    s->final_div_factor = ob_config_get_float(c, "schedule.final_div_factor");
+    return ob_schedule_validate(s, r->err, r->err_len);
+}
+
+static void plan_steps(run_state *r) {
+    const ob_config *c = r->config;
+    r->batches_per_epoch = r->workload->batches_per_epoch(r->work);
+    r->total_steps = (int64_t)llround(ob_config_get_float(c, "run.epochs") * (double)r->batches_per_epoch);
+    if (r->total_steps < 1) r->total_steps = 1;
+    int64_t max_steps = ob_config_get_int(c, "run.max_steps");
+    if (max_steps > 0 && max_steps < r->total_steps) r->total_steps = max_steps;
+    r->eval_interval = (int64_t)llround(ob_config_get_float(c, "run.eval_every") * (double)r->batches_per_epoch);
+    if (r->eval_interval < 1) r->eval_interval = 1;
+}
+
+/* Root attributes known at the start; the outcome ones are rewritten at the end. */
+static int write_run_attributes(run_state *r) {
+    const ob_config *c = r->config;
+    char host[256], cpu[256], created[64];
+    ob_hostname(host, sizeof host);
+    ob_cpu_model(cpu, sizeof cpu);
+    ob_utc_now(created, sizeof created);
+    char *config_ini = ob_config_to_ini(c);
+    if (!config_ini) return fail(r, 1, "%s", "out of memory");
+    ob_h5log *log = r->log;
+    int rc = ob_h5log_attr_int(log, "schema_version", 1) | ob_h5log_attr_str(log, "optbench_version", OB_VERSION) |
+             ob_h5log_attr_str(log, "git_commit", OB_GIT_COMMIT) | ob_h5log_attr_str(log, "created_utc", created) |
+             ob_h5log_attr_str(log, "hostname", host) | ob_h5log_attr_str(log, "cpu_model", cpu) |
+             ob_h5log_attr_str(log, "gpu_model", "none") | ob_h5log_attr_int(log, "world_size", 1) |
+             ob_h5log_attr_int(log, "threads", ob_ctx_threads(r->ctx));
+    static const char *const copied[][2] = {
+        {"workload", "run.workload"},   {"preset", "run.preset"},       {"optimizer", "run.optimizer"},
+        {"precond", "run.precond"},     {"precision", "run.precision"}, {"loss_scale", "run.loss_scale"}};
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
+        rc |= ob_h5log_attr_str(log, copied[i][0], ob_config_get_str(c, copied[i][1]));
+    rc |= ob_h5log_attr_int(log, "seed", ob_config_get_int(c, "run.seed")) |
+          ob_h5log_attr_int(log, "global_batch_size", r->global_batch) |
+          ob_h5log_attr_str(log, "config", config_ini) |
+          ob_h5log_attr_str(log, "target_metric", r->workload->metric_name) |
+          ob_h5log_attr_float(log, "target_value", r->target) |
+          ob_h5log_attr_str(log, "target_direction", r->workload->target_direction) |
+          ob_h5log_attr_int(log, "params", ob_params_numel(r->workload->params(r->work)));
+    free(config_ini);
+    return rc ? fail(r, 2, "%s", ob_h5log_error(log)) : 0;
+}
+
+static int open_log(run_state *r, const ob_checkpoint_state *resumed) {
+    if (resumed)
+        return ob_h5log_reopen(&r->log, r->out_path, &resumed->log_counts, r->err, r->err_len);
+    return ob_h5log_create(&r->log, r->out_path, ob_config_get_bool(r->config, "run.force"),
+                           r->workload->n_secondary, r->workload->secondary_names, r->err, r->err_len);
+}
+
+/* ---- checkpoint tensors: parameters, buffers, optimizer state ---- */
+
+typedef struct {
+    ob_checkpoint_tensor *items;
+    char (*names)[OB_NAME_MAX + 16];
+    int count;
+} tensor_list;
+
+static int list_state_tensors(run_state *r, tensor_list *list) {
+    ob_params *params = r->workload->params(r->work);
+    int n_params = ob_params_count(params), n_buffers = ob_params_buffer_count(params);
+    int n_state = ob_optimizer_state_count(r->optimizer);
+    int total = n_params + n_buffers + n_state;
+    list->items = calloc((size_t)total, sizeof *list->items);
+    list->names = calloc((size_t)total, sizeof *list->names);
+    if (!list->items || !list->names) return fail(r, 1, "%s", "out of memory");
+    for (int i = 0; i < total; i++) {
+        ob_tensor *t;
+        if (i < n_params) {
+            ob_param *p = ob_params_at(params, i);
+            snprintf(list->names[i], sizeof list->names[i], "%s", p->name);
+            t = p->value;
+        } else if (i < n_params + n_buffers) {
+            ob_buffer *b = ob_params_buffer_at(params, i - n_params);
+            snprintf(list->names[i], sizeof list->names[i], "%s", b->name);
+            t = b->value;
+        } else {
+            t = ob_optimizer_state_at(r->optimizer, i - n_params - n_buffers, list->names[i],
+                                      sizeof list->names[i]);
+        }
+        list->items[i] = (ob_checkpoint_tensor){list->names[i], t};
+    }
+    list->count = total;
+    return 0;
+}
+
+static void free_tensor_list(tensor_list *list) {
+    free(list->items);
+    free(list->names);
+}
+
+static ob_checkpoint_state snapshot(run_state *r) {
+    ob_checkpoint_state state = {.step = r->step, .train_s = r->train_s, .eval_s = r->eval_s,
+                                 .init_s = r->init_s, .wall_s = elapsed_wall(r),
+                                 .log_counts = ob_h5log_get_counts(r->log), .timers = r->timers};
+    return state;
+}
+
+static int save_checkpoint(run_state *r) {
+    tensor_list list = {0};
+    char *config_ini = ob_config_to_ini(r->config);
+    int rc = config_ini ? list_state_tensors(r, &list) : fail(r, 1, "%s", "out of memory");
+    event(r, "checkpoint", "{\"step\": %lld}", (long long)r->step);
+    if (!rc) rc = ob_h5log_flush(r->log) ? fail(r, 2, "%s", ob_h5log_error(r->log)) : 0;
+    if (!rc) {
+        ob_checkpoint_state state = snapshot(r);
+        rc = ob_checkpoint_save(r->checkpoint_path, config_ini, &state, list.items, list.count, r->err,
+                                r->err_len);
+    }
+    free_tensor_list(&list);
+    free(config_ini);
+    return rc;
+}
+
+static int load_checkpoint(run_state *r, const char *path, ob_checkpoint_state *state) {
+    tensor_list list = {0};
+    int rc = list_state_tensors(r, &list);
+    if (!rc) rc = ob_checkpoint_load(path, state, list.items, list.count, r->err, r->err_len);
+    free_tensor_list(&list);
+    return rc;
+}
+
+/* ---- the step and the evaluation ---- */
+
+static double grad_norm(ob_params *params) {
+    double sumsq = 0.0;
+    for (int i = 0; i < ob_params_count(params); i++) {
+        const ob_tensor *grad = ob_params_at(params, i)->value->grad;
+        sumsq += ob_backend_of(grad)->sumsq(grad);
+    }
+    return sqrt(sumsq);
+}
+
+/* One update; returns 0 and the loss, or an error code. Only this is on
+ * the time-to-accuracy clock. */
+static int train_step(run_state *r, double *loss_out, double *lr_out, double *grad_norm_out) {
+    ob_params *params = r->workload->params(r->work);
+    int64_t epoch = r->step / r->batches_per_epoch, batch_index = r->step % r->batches_per_epoch;
+    double t = ob_now();
+    int rc = r->workload->load_batch(r->work, epoch, batch_index, r->err, r->err_len);
+    if (rc) return rc;
+    t = ob_phase_end(&r->timers, OB_PHASE_DATA, t);
+    ob_params_zero_grad(params);
+    ob_tensor *loss = r->workload->forward_loss(r->ctx, r->work);
+    if (!loss) return fail(r, 1, "forward: %s", ob_ctx_error(r->ctx));
+    *loss_out = ob_f32(loss)[0];
+    t = ob_phase_end(&r->timers, OB_PHASE_FORWARD, t);
+    if (ob_backward(r->ctx, loss)) return fail(r, 1, "backward: %s", ob_ctx_error(r->ctx));
+    t = ob_phase_end(&r->timers, OB_PHASE_BACKWARD, t);
+    *grad_norm_out = grad_norm(params);
+    *lr_out = ob_schedule_lr(&r->schedule, r->step);
+    /* A non-finite loss ends the run before the update can spread it. */
+    if (isfinite(*loss_out) && ob_optimizer_step(r->optimizer, *lr_out))
+        return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
+    ob_phase_end(&r->timers, OB_PHASE_UPDATE, t);
+    ob_ctx_step_reset(r->ctx);
+    return 0;
+}
+
+static bool target_met(const run_state *r, double metric) {
+    return r->maximize ? metric >= r->target : metric <= r->target;
+}
+
+/* Evaluates, logs the point and returns whether the target is met. */
+static int evaluate(run_state *r, bool *converged) {
+    double started = ob_now();
+    ob_eval_result result;
+    double epoch = (double)r->step / (double)r->batches_per_epoch;
+    event(r, "eval_start", "{\"epoch_num\": %.4f}", epoch);
+    int rc = r->workload->evaluate(r->ctx, r->work, &result, r->err, r->err_len);
+    if (rc) return rc;
+    r->eval_s += ob_now() - started;
+    double samples = result.samples > 0 ? (double)result.samples : 1.0;
+    double secondary[OB_MAX_SECONDARY_METRICS];
+    for (int i = 0; i < r->workload->n_secondary; i++) secondary[i] = result.secondary[i] / samples;
+    r->last_metric = result.metric / samples;
+    ob_eval_row row = {.step = r->step, .epoch = epoch, .train_s = r->train_s, .eval_s = r->eval_s,
+                       .metric = r->last_metric, .loss = result.loss / samples, .secondary = secondary};
+    ob_h5log_eval(r->log, &row);
+    event(r, "eval_accuracy", "{\"value\": %.6f}", r->last_metric);
+    ob_progress_line(&r->progress, "eval  epoch %.2f  step %lld  %s %.4f  loss %.4f  train %.1f s", epoch,
+                     (long long)r->step, r->workload->metric_name, r->last_metric, row.loss, r->train_s);
+    *converged = target_met(r, r->last_metric);
+    if (*converged) {
+        r->time_to_target_s = r->train_s;
+        r->steps_to_target = r->step;
+        r->epochs_to_target = epoch;
+    }
+    return ob_h5log_flush(r->log) ? fail(r, 2, "%s", ob_h5log_error(r->log)) : 0;
+}
+
+/* ---- the loop ---- */
+
+typedef struct {
+    double started, samples_at_start;
+} rate_window;
+
+static int train_loop(run_state *r) {
+    int64_t kill_at_step = ob_config_get_int(r->config, "debug.kill_at_step");
+    int64_t checkpoint_every = ob_config_get_int(r->config, "run.checkpoint_every");
+    rate_window window = {ob_now(), (double)r->step};
+    while (r->step < r->total_steps) {
+        if (stop_signal) {
+            r->status = "aborted";
+            return 0;
+        }
+        double loss, lr, norm, started = ob_now();
+        int rc = train_step(r, &loss, &lr, &norm);
+        if (rc) return rc;
+        r->train_s += ob_now() - started;
+        r->step++;
+        ob_train_row row = {.step = r->step, .epoch = (double)r->step / (double)r->batches_per_epoch,
+                            .samples = r->step * r->global_batch, .train_s = r->train_s, .loss = loss,
+                            .lr = lr, .loss_scale = 1.0, .grad_norm = norm};
+        ob_h5log_train(r->log, &row);
+        if (!isfinite(loss)) {
+            r->status = "diverged";
+            event(r, "diverged", "{\"step\": %lld}", (long long)r->step);
+            ob_progress_line(&r->progress, "diverged: loss is %g at step %lld", loss, (long long)r->step);
+            return 0;
+        }
+        double window_s = ob_now() - window.started;
+        double steps_per_s = window_s > 0 ? ((double)r->step - window.samples_at_start) / window_s : 0;
+        ob_progress_step(&r->progress, row.epoch, r->step, loss, steps_per_s * (double)r->global_batch,
+                         steps_per_s);
+        if (r->step % r->batches_per_epoch == 0)
+            event(r, "epoch_stop", "{\"epoch_num\": %lld}", (long long)(r->step / r->batches_per_epoch));
+        if (r->step % r->eval_interval == 0 || r->step == r->total_steps) {
+            bool converged;
+            rc = evaluate(r, &converged);
+            if (rc) return rc;
+            if (converged) {
+                r->status = "converged";
+                return 0;
+            }
+        }
+        if (checkpoint_every > 0 && r->step % checkpoint_every == 0 && (rc = save_checkpoint(r))) return rc;
+        if (kill_at_step == r->step) raise(SIGKILL); /* test aid: a hard crash */
+    }
+    r->status = "budget_exhausted";
+    return 0;
+}
+
+/* ---- the end: outcome, memory, timing, close ---- */
+
+static void write_summaries(run_state *r) {
+    int64_t accounted = 0;
+    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
+        ob_memory_row row = {0, ob_mem_category_name(c), ob_mem_peak(r->ctx, c)};
+        ob_h5log_memory(r->log, &row);
+    }
+    accounted = ob_mem_peak_total(r->ctx);
+    ob_memory_row total = {0, "total_accounted", accounted};
+    ob_memory_row rss = {0, "peak_rss", ob_peak_rss_bytes()};
+    ob_h5log_memory(r->log, &total);
+    ob_h5log_memory(r->log, &rss);
+    for (int p = 0; p < OB_PHASE_COUNT; p++) {
+        ob_timing_row row = {0, ob_phase_name(p), r->timers.seconds[p], r->timers.calls[p]};
+        ob_h5log_timing(r->log, &row);
+    }
+}
+
+static int finish(run_state *r) {
+    ob_h5log *log = r->log;
+    write_summaries(r);
+    event(r, "run_stop", "{\"status\": \"%s\"}", r->status);
+    int rc = ob_h5log_attr_float(log, "time_to_target_s", r->time_to_target_s) |
+             ob_h5log_attr_int(log, "steps_to_target", r->steps_to_target) |
+             ob_h5log_attr_float(log, "epochs_to_target", r->epochs_to_target) |
+             ob_h5log_attr_float(log, "train_s", r->train_s) | ob_h5log_attr_float(log, "eval_s", r->eval_s) |
+             ob_h5log_attr_float(log, "init_s", r->init_s) | ob_h5log_attr_float(log, "wall_s", elapsed_wall(r)) |
+             ob_h5log_attr_str(log, "status", r->status);
+    if (rc) return fail(r, 2, "%s", ob_h5log_error(log));
+    return 0;
+}
+
+static void print_result(const run_state *r) {
+    printf("status %s after %lld steps (%.2f epochs), train %.1f s, eval %.1f s, init %.1f s, wall %.1f s\n",
+           r->status, (long long)r->step, (double)r->step / (double)r->batches_per_epoch, r->train_s, r->eval_s,
+           r->init_s, elapsed_wall(r));
+    if (isfinite(r->time_to_target_s))
+        printf("time-to-accuracy: %s %.4f >= %.4f reached in %.1f s of training, %.2f epochs, %lld steps\n",
+               r->workload->metric_name, r->last_metric, r->target, r->time_to_target_s, r->epochs_to_target,
+               (long long)r->steps_to_target);
+    else
+        printf("time-to-accuracy: target %s %.4f not reached (last %.4f)\n", r->workload->metric_name, r->target,
+               r->last_metric);
+    printf("hdf5: %s\n", r->out_path);
+}
+
+static int setup(run_state *r, const char *resume_path) {
+    const ob_config *c = r->config;
+    r->workload = ob_workload_find(ob_config_get_str(c, "run.workload"));
+    if (!r->workload) return fail(r, 2, "run.workload: unknown workload %s", ob_config_get_str(c, "run.workload"));
+    r->global_batch = ob_config_get_int(c, "run.batch_size");
+    r->target = ob_config_get_float(c, "run.target");
+    r->maximize = strcmp(r->workload->target_direction, "max") == 0;
+    ob_ctx_config ctx_config = {.threads = (int)ob_config_get_int(c, "run.threads"),
+                                .seed = (uint64_t)ob_config_get_int(c, "run.seed"), .rank = 0, .world_size = 1};
+    r->ctx = ob_ctx_new(&ctx_config);
+    if (!r->ctx) return fail(r, 1, "%s", "out of memory");
+    int rc = resolve_paths(r);
+    ob_checkpoint_state resumed;
+    /* Everything that can reject the input comes before the output file is
+     * touched, so a bad option never costs an existing file (--force). */
+    if (!rc) rc = create_workload(r);
+    if (!rc) rc = create_optimizer(r);
+    if (!rc) plan_steps(r);
+    if (!rc) rc = create_schedule(r);
+    if (!rc && resume_path) rc = load_checkpoint(r, resume_path, &resumed);
+    if (!rc) rc = open_log(r, resume_path ? &resumed : NULL);
+    if (!rc && resume_path) {
+        r->step = resumed.step;
+        r->train_s = resumed.train_s;
+        r->eval_s = resumed.eval_s;
+        r->init_s = resumed.init_s;
+        r->wall_before = resumed.wall_s;
+        r->timers = resumed.timers;
+    }
+    if (!rc) rc = write_run_attributes(r);
+    return rc;
+}
+
+int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
+    run_state r = {.config = config, .err = err, .err_len = err_len, .status = "aborted",
+                   .time_to_target_s = NAN, .epochs_to_target = NAN, .last_metric = NAN, .steps_to_target = -1};
+    r.wall_start = ob_now();
+    const char *resume = ob_config_get_str(config, "run.resume");
+    int rc = setup(&r, resume[0] ? resume : NULL);
+    struct sigaction action = {.sa_handler = on_stop_signal}, old_int, old_term;
+    stop_signal = 0;
+    sigaction(SIGINT, &action, &old_int);
+    sigaction(SIGTERM, &action, &old_term);
+    bool training_started = !rc;
+    if (training_started) {
+        r.init_s += ob_now() - r.wall_start;
+        event(&r, resume[0] ? "run_resume" : "run_start", "{\"step\": %lld}", (long long)r.step);
+        ob_progress_init(&r.progress, ob_config_get_int(config, "run.log_every"), r.total_steps);
+        rc = train_loop(&r);
+    }
+    if (!training_started && r.log && !resume[0]) {
+        /* Set-up failed after the file was created: no run happened, so
+         * the file goes rather than staying as a stub. */
+        ob_h5log_close(r.log);
+        r.log = NULL;
+        remove(r.out_path);
+    }
+    if (r.log) {
+        /* Whatever happened, the file ends closed with an honest status. */
+        int finish_rc = finish(&r);
+        if (!rc) rc = finish_rc;
+        if (ob_h5log_close(r.log) && !rc) rc = fail(&r, 2, "cannot close %s", r.out_path);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (!rc) print_result(&r);
+    if (!rc && strcmp(r.status, "aborted") == 0) {
+        snprintf(err, err_len, "aborted by signal %d; %s is closed with status aborted", (int)stop_signal,
+                 r.out_path);
+        rc = OB_EXIT_ABORTED;
+    }
+    ob_optimizer_free(r.ctx, r.optimizer);
+    if (r.work) r.workload->destroy(r.ctx, r.work);
+    ob_ctx_free(r.ctx);
+    return rc;
+}

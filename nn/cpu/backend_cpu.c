@@ -1,0 +1,181 @@
+/* The CPU backend table: unpacks tensors and calls the float or double
+ * instantiation of each kernel (see cpu/real.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/ob_backend.h"
+
+#define OB_REAL_F32
+#include "nn/cpu/real.h"
+#include "nn/cpu/kernels.h"
+#undef OB_REAL_F32
+#define OB_REAL_F64
+#include "nn/cpu/real.h"
+#include "nn/cpu/kernels.h"
+
+/* Call the kernel instantiation matching tensor t's dtype. */
+#define BY_DTYPE(t, fn, ...) \
+    ((t)->dtype == OB_F64 ? fn##_f64(__VA_ARGS__) : fn##_f32(__VA_ARGS__))
+
+static void *cpu_alloc(size_t bytes) {
+    void *ptr = NULL;
+    /* 64-byte alignment for full-width vector loads; size rounded up as
+     * aligned_alloc requires. */
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    ptr = aligned_alloc(64, rounded);
+    return ptr;
+}
+static void cpu_release(void *ptr) { free(ptr); }
+static void cpu_zero(void *ptr, size_t bytes) { memset(ptr, 0, bytes); }
+
+static void cpu_fill(ob_tensor *x, double value) { BY_DTYPE(x, k_fill, x->numel, value, x->data); }
+static void cpu_copy(const ob_tensor *src, ob_tensor *dst) {
+    if (src->dtype == OB_F32 || src->dtype == OB_F64)
+        BY_DTYPE(src, k_copy, src->numel, src->data, dst->data);
+    else
+        memcpy(dst->data, src->data, ob_tensor_bytes(src));
+}
+static void cpu_scale(double alpha, ob_tensor *x) { BY_DTYPE(x, k_scale, x->numel, alpha, x->data); }
+static void cpu_axpy(double alpha, const ob_tensor *x, ob_tensor *y) {
+    BY_DTYPE(x, k_axpy, x->numel, alpha, x->data, y->data);
+}
+static double cpu_sumsq(const ob_tensor *x) { return BY_DTYPE(x, k_sumsq, x->numel, x->data); }
+
+static void *data_or_null(const ob_tensor *t) { return t ? t->data : NULL; }
+
+static void cpu_im2col(const ob_conv2d_geom *g, const ob_tensor *x, ob_tensor *cols) {
+    BY_DTYPE(x, k_im2col, g, x->data, cols->data);
+}
+static void cpu_conv2d_forward(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                               const ob_tensor *bias, ob_tensor *y, ob_tensor *cols) {
+    BY_DTYPE(x, k_conv2d_forward, g, x->data, w->data, data_or_null(bias), y->data, data_or_null(cols));
+}
+static void cpu_conv2d_backward(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                                const ob_tensor *dy, ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias,
+                                const ob_tensor *cols, ob_tensor *dcols) {
+    BY_DTYPE(x, k_conv2d_backward, g, x->data, w->data, dy->data, data_or_null(dx), data_or_null(dw),
+             data_or_null(dbias), data_or_null(cols), data_or_null(dcols));
+}
+
+/* Batch-norm sees x as [rows, channels]: channels is the last dim. */
+static int64_t bn_channels(const ob_tensor *x) { return x->shape[x->ndim - 1]; }
+static void cpu_bn_forward_train(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                 ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
+                                 ob_tensor *running_mean, ob_tensor *running_var, double momentum,
+                                 double eps) {
+    int64_t channels = bn_channels(x);
+    BY_DTYPE(x, k_batchnorm_forward_train, x->numel / channels, channels, x->data, gamma->data,
+             beta->data, y->data, save_mean->data, save_invstd->data, data_or_null(running_mean),
+             data_or_null(running_var), momentum, eps);
+}
+static void cpu_bn_forward_eval(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                const ob_tensor *running_mean, const ob_tensor *running_var, double eps,
+                                ob_tensor *y) {
+    int64_t channels = bn_channels(x);
+    BY_DTYPE(x, k_batchnorm_forward_eval, x->numel / channels, channels, x->data, gamma->data, beta->data,
+             running_mean->data, running_var->data, eps, y->data);
+}
+static void cpu_bn_backward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+                            const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
+                            ob_tensor *dgamma, ob_tensor *dbeta) {
+    int64_t channels = bn_channels(x);
+    BY_DTYPE(x, k_batchnorm_backward, x->numel / channels, channels, x->data, gamma->data,
+             save_mean->data, save_invstd->data, dy->data, data_or_null(dx), data_or_null(dgamma),
+             data_or_null(dbeta));
+}
+
+static void cpu_relu_forward(const ob_tensor *x, ob_tensor *y) {
+    BY_DTYPE(x, k_relu_forward, x->numel, x->data, y->data);
+}
+static void cpu_relu_backward(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx) {
+    BY_DTYPE(y, k_relu_backward, y->numel, y->data, dy->data, dx->data);
+}
+static void cpu_add_forward(const ob_tensor *a, const ob_tensor *b, ob_tensor *y) {
+    BY_DTYPE(a, k_add_forward, a->numel, a->data, b->data, y->data);
+}
+
+static void cpu_maxpool_forward(const ob_pool2d_geom *g, const ob_tensor *x, ob_tensor *y,
+                                ob_tensor *argmax) {
+    BY_DTYPE(x, k_maxpool2d_forward, g, x->data, y->data, argmax->data);
+}
+static void cpu_maxpool_backward(const ob_pool2d_geom *g, const ob_tensor *argmax, const ob_tensor *dy,
+                                 ob_tensor *dx) {
+    BY_DTYPE(dy, k_maxpool2d_backward, g, argmax->data, dy->data, dx->data);
+}
+/* x is [batch, h, w, c] (or [batch, hw, c]); y is [batch, c]. */
+static void cpu_gap_forward(const ob_tensor *x, ob_tensor *y) {
+    int64_t batch = x->shape[0], channels = x->shape[x->ndim - 1];
+    BY_DTYPE(x, k_global_avgpool_forward, batch, x->numel / (batch * channels), channels, x->data, y->data);
+}
+static void cpu_gap_backward(const ob_tensor *dy, ob_tensor *dx) {
+    int64_t batch = dx->shape[0], channels = dx->shape[dx->ndim - 1];
+    BY_DTYPE(dy, k_global_avgpool_backward, batch, dx->numel / (batch * channels), channels, dy->data,
+             dx->data);
+}
+
+static void cpu_linear_forward(const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias, ob_tensor *y) {
+    BY_DTYPE(x, k_linear_forward, x->shape[0], w->shape[1], w->shape[0], x->data, w->data,
+             data_or_null(bias), y->data);
+}
+static void cpu_linear_backward(const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy, ob_tensor *dx,
+                                ob_tensor *dw, ob_tensor *dbias) {
+    BY_DTYPE(x, k_linear_backward, x->shape[0], w->shape[1], w->shape[0], x->data, w->data, dy->data,
+             data_or_null(dx), data_or_null(dw), data_or_null(dbias));
+}
+
+static void cpu_xent_forward(const ob_tensor *logits, const ob_tensor *labels, double smoothing,
+                             ob_tensor *probs, ob_tensor *loss) {
+    BY_DTYPE(logits, k_softmax_xent_forward, logits->shape[0], logits->shape[1], logits->data,
+             labels->data, smoothing, probs->data, loss->data);
+}
+static void cpu_xent_backward(const ob_tensor *probs, const ob_tensor *labels, double smoothing,
+                              const ob_tensor *dloss, ob_tensor *dlogits) {
+    if (probs->dtype == OB_F64)
+        k_softmax_xent_backward_f64(probs->shape[0], probs->shape[1], probs->data, labels->data, smoothing,
+                                    *ob_f64(dloss), dlogits->data);
+    else
+        k_softmax_xent_backward_f32(probs->shape[0], probs->shape[1], probs->data, labels->data, smoothing,
+                                    *ob_f32(dloss), dlogits->data);
+}
+
+static void cpu_sgd_update(ob_tensor *param, const ob_tensor *grad, ob_tensor *momentum_buf, double lr,
+                           double momentum, double l2_decay, double decoupled_decay, int nesterov) {
+    BY_DTYPE(param, k_sgd_update, param->numel, param->data, grad->data, data_or_null(momentum_buf), lr,
+             momentum, l2_decay, decoupled_decay, nesterov);
+}
+
+static const ob_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .zero = cpu_zero,
+    .fill = cpu_fill,
+    .copy = cpu_copy,
+    .scale = cpu_scale,
+    .axpy = cpu_axpy,
+    .sumsq = cpu_sumsq,
+    .im2col = cpu_im2col,
+    .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_backward = cpu_conv2d_backward,
+    .batchnorm_forward_train = cpu_bn_forward_train,
+    .batchnorm_forward_eval = cpu_bn_forward_eval,
+    .batchnorm_backward = cpu_bn_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .add_forward = cpu_add_forward,
+    .maxpool2d_forward = cpu_maxpool_forward,
+    .maxpool2d_backward = cpu_maxpool_backward,
+    .global_avgpool_forward = cpu_gap_forward,
+    .global_avgpool_backward = cpu_gap_backward,
+    .linear_forward = cpu_linear_forward,
+    .linear_backward = cpu_linear_backward,
+    .softmax_xent_forward = cpu_xent_forward,
+    .softmax_xent_backward = cpu_xent_backward,
+    .sgd_update = cpu_sgd_update,
+};
+
+const ob_backend *ob_backend_get(ob_device device) {
+    /* Only the CPU table exists until the CUDA back end lands. */
+    return device == OB_CPU ? &cpu_backend : NULL;
+}

@@ -1,0 +1,56 @@
+/* Prototypes of the CPU kernels for one ob_real instantiation.
+ * Deliberately no include guard: backend_cpu.c includes this file once per
+ * instantiation (float, double). Pointers are raw and contiguous; layouts
+ * and accumulation rules are those documented in nn/ob_backend.h. */
+#include <stdint.h>
+#include "nn/ob_backend.h"
+
+void OB_FN(k_fill)(int64_t n, ob_real value, ob_real *x);
+void OB_FN(k_copy)(int64_t n, const ob_real *src, ob_real *dst);
+void OB_FN(k_scale)(int64_t n, ob_real alpha, ob_real *x);
+void OB_FN(k_axpy)(int64_t n, ob_real alpha, const ob_real *x, ob_real *y);
+double OB_FN(k_sumsq)(int64_t n, const ob_real *x);
+void OB_FN(k_relu_forward)(int64_t n, const ob_real *x, ob_real *y);
+void OB_FN(k_relu_backward)(int64_t n, const ob_real *y, const ob_real *dy, ob_real *dx);
+void OB_FN(k_add_forward)(int64_t n, const ob_real *a, const ob_real *b, ob_real *y);
+
+void OB_FN(k_im2col)(const ob_conv2d_geom *g, const ob_real *x, ob_real *cols);
+void OB_FN(k_conv2d_forward)(const ob_conv2d_geom *g, const ob_real *x, const ob_real *w,
+                             const ob_real *bias, ob_real *y, ob_real *cols);
+void OB_FN(k_conv2d_backward)(const ob_conv2d_geom *g, const ob_real *x, const ob_real *w,
+                              const ob_real *dy, ob_real *dx, ob_real *dw, ob_real *dbias,
+                              const ob_real *cols, ob_real *dcols);
+
+void OB_FN(k_batchnorm_forward_train)(int64_t rows, int64_t channels, const ob_real *x,
+                                      const ob_real *gamma, const ob_real *beta, ob_real *y,
+                                      ob_real *save_mean, ob_real *save_invstd, ob_real *running_mean,
+                                      ob_real *running_var, double momentum, double eps);
+void OB_FN(k_batchnorm_forward_eval)(int64_t rows, int64_t channels, const ob_real *x,
+                                     const ob_real *gamma, const ob_real *beta,
+                                     const ob_real *running_mean, const ob_real *running_var,
+                                     double eps, ob_real *y);
+void OB_FN(k_batchnorm_backward)(int64_t rows, int64_t channels, const ob_real *x, const ob_real *gamma,
+                                 const ob_real *save_mean, const ob_real *save_invstd,
+                                 const ob_real *dy, ob_real *dx, ob_real *dgamma, ob_real *dbeta);
+
+void OB_FN(k_maxpool2d_forward)(const ob_pool2d_geom *g, const ob_real *x, ob_real *y, int32_t *argmax);
+void OB_FN(k_maxpool2d_backward)(const ob_pool2d_geom *g, const int32_t *argmax, const ob_real *dy,
+                                 ob_real *dx);
+void OB_FN(k_global_avgpool_forward)(int64_t batch, int64_t hw, int64_t channels, const ob_real *x,
+                                     ob_real *y);
+void OB_FN(k_global_avgpool_backward)(int64_t batch, int64_t hw, int64_t channels, const ob_real *dy,
+                                      ob_real *dx);
+
+void OB_FN(k_linear_forward)(int64_t batch, int64_t in, int64_t out, const ob_real *x, const ob_real *w,
+                             const ob_real *bias, ob_real *y);
+void OB_FN(k_linear_backward)(int64_t batch, int64_t in, int64_t out, const ob_real *x, const ob_real *w,
+                              const ob_real *dy, ob_real *dx, ob_real *dw, ob_real *dbias);
+
+void OB_FN(k_softmax_xent_forward)(int64_t batch, int64_t classes, const ob_real *logits,
+                                   const int32_t *labels, double smoothing, ob_real *probs, ob_real *loss);
+void OB_FN(k_softmax_xent_backward)(int64_t batch, int64_t classes, const ob_real *probs,
+                                    const int32_t *labels, double smoothing, ob_real dloss,
+                                    ob_real *dlogits);
+
+void OB_FN(k_sgd_update)(int64_t n, ob_real *param, const ob_real *grad, ob_real *momentum_buf, double lr,
+                         double momentum, double l2_decay, double decoupled_decay, int nesterov);

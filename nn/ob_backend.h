@@ -1,0 +1,122 @@
+/* ob_backend: the table every op dispatches through.
+ *
+ * Ops (op_*.c) do shapes, allocation and the tape; kernels do arithmetic.
+ * Ops reach kernels only through ob_backend_of(tensor), so a CUDA table slots
+ * in without touching ops, layers, workloads or optimizers. Table entries take
+ * tensors and dispatch on dtype themselves (the CPU table supports F32, and
+ * F64 for gradcheck).
+ *
+ * Conventions: backward entries ACCUMULATE (+=) into every gradient output;
+ * a NULL gradient output means "not needed"; workspaces are passed in by the
+ * op (allocated from the step arena) so kernels never allocate.
+ */
+#ifndef OB_BACKEND_H
+#define OB_BACKEND_H
+
+#include "nn/ob_tensor.h"
+
+/* NHWC convolution geometry. y[b, oh, ow, oc] =
+ *   sum_{kh, kw, ic} x[b, oh*stride - pad + kh*dilation, ow*stride - pad + kw*dilation, ic]
+ *                    * w[oc, kh, kw, ic] + bias[oc]                                         */
+typedef struct {
+    int64_t batch;
+    int in_h, in_w, in_c;
+    int out_h, out_w, out_c;
+    int kernel_h, kernel_w;
+    int stride, pad, dilation;
+} ob_conv2d_geom;
+
+/* True when im2col is the identity (1x1, stride 1, no padding): the kernels
+ * then use x itself as the column matrix. */
+static inline int ob_conv2d_is_pointwise(const ob_conv2d_geom *g) {
+    return g->kernel_h == 1 && g->kernel_w == 1 && g->stride == 1 && g->pad == 0;
+}
+/* Columns of the im2col matrix: rows = batch*out_h*out_w, cols = this. */
+static inline int64_t ob_conv2d_patch_size(const ob_conv2d_geom *g) {
+    return (int64_t)g->kernel_h * g->kernel_w * g->in_c;
+}
+
+/* NHWC pooling window geometry (padding counts as -inf for max-pool). */
+typedef struct {
+    int64_t batch;
+    int in_h, in_w, channels;
+    int out_h, out_w;
+    int kernel, stride, pad;
+} ob_pool2d_geom;
+
+typedef struct ob_backend {
+    const char *name;
+
+    /* memory */
+    void *(*alloc)(size_t bytes);
+    void (*release)(void *ptr);
+    void (*zero)(void *ptr, size_t bytes);
+
+    /* element-wise and reductions */
+    void (*fill)(ob_tensor *x, double value);
+    void (*copy)(const ob_tensor *src, ob_tensor *dst);
+    void (*scale)(double alpha, ob_tensor *x);                         /* x *= alpha */
+    void (*axpy)(double alpha, const ob_tensor *x, ob_tensor *y);      /* y += alpha x */
+    double (*sumsq)(const ob_tensor *x);                               /* sum x^2, fp64 */
+
+    /* convolution: cols is [batch*out_h*out_w, patch] (unused when pointwise) */
+    void (*im2col)(const ob_conv2d_geom *g, const ob_tensor *x, ob_tensor *cols);
+    void (*conv2d_forward)(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                           const ob_tensor *bias, ob_tensor *y, ob_tensor *cols);
+    /* cols: the forward's im2col of x (recomputed by the op if not kept);
+     * dcols: workspace of the same shape, needed when dx is wanted. */
+    void (*conv2d_backward)(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                            const ob_tensor *dy, ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias,
+                            const ob_tensor *cols, ob_tensor *dcols);
+
+    /* batch-norm over rows of an [rows, channels] view (NHWC flattened).
+     * Train: biased batch variance normalises; running_var is updated with
+     * the unbiased one (PyTorch semantics); saves mean and 1/sqrt(var+eps). */
+    void (*batchnorm_forward_train)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                    ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
+                                    ob_tensor *running_mean, ob_tensor *running_var,
+                                    double momentum, double eps);
+    void (*batchnorm_forward_eval)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                   const ob_tensor *running_mean, const ob_tensor *running_var,
+                                   double eps, ob_tensor *y);
+    void (*batchnorm_backward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+                               const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
+                               ob_tensor *dgamma, ob_tensor *dbeta);
+
+    void (*relu_forward)(const ob_tensor *x, ob_tensor *y);
+    void (*relu_backward)(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx);
+    void (*add_forward)(const ob_tensor *a, const ob_tensor *b, ob_tensor *y);
+
+    /* argmax: I32 tensor shaped like y, flat index into x of each maximum */
+    void (*maxpool2d_forward)(const ob_pool2d_geom *g, const ob_tensor *x, ob_tensor *y, ob_tensor *argmax);
+    void (*maxpool2d_backward)(const ob_pool2d_geom *g, const ob_tensor *argmax, const ob_tensor *dy,
+                               ob_tensor *dx);
+    /* [batch, hw, channels] -> [batch, channels] mean over hw */
+    void (*global_avgpool_forward)(const ob_tensor *x, ob_tensor *y);
+    void (*global_avgpool_backward)(const ob_tensor *dy, ob_tensor *dx);
+
+    /* y[b, o] = sum_i x[b, i] w[o, i] + bias[o] */
+    void (*linear_forward)(const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias, ob_tensor *y);
+    void (*linear_backward)(const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy, ob_tensor *dx,
+                            ob_tensor *dw, ob_tensor *dbias);
+
+    /* Mean over the batch of label-smoothed cross-entropy of softmax(logits):
+     * target q = (1-s) onehot(label) + s/classes. Writes probs [batch, classes]
+     * and loss [1]. Backward: dlogits += dloss/batch * (probs - q). */
+    void (*softmax_xent_forward)(const ob_tensor *logits, const ob_tensor *labels, double smoothing,
+                                 ob_tensor *probs, ob_tensor *loss);
+    void (*softmax_xent_backward)(const ob_tensor *probs, const ob_tensor *labels, double smoothing,
+                                  const ob_tensor *dloss, ob_tensor *dlogits);
+
+    /* SGD with momentum (PyTorch semantics, dampening 0; buf starts at 0):
+     *   g = grad + l2_decay * p;  buf = momentum * buf + g;
+     *   d = nesterov ? g + momentum * buf : buf;
+     *   p = p * (1 - lr * decoupled_decay) - lr * d                        */
+    void (*sgd_update)(ob_tensor *param, const ob_tensor *grad, ob_tensor *momentum_buf, double lr,
+                       double momentum, double l2_decay, double decoupled_decay, int nesterov);
+} ob_backend;
+
+const ob_backend *ob_backend_get(ob_device device);
+static inline const ob_backend *ob_backend_of(const ob_tensor *t) { return ob_backend_get(t->device); }
+
+#endif

@@ -1,0 +1,64 @@
+/* ob_ctx: the run context every op works in.
+ *
+ * It owns what would otherwise be global state: the per-step arena that
+ * holds activations and workspaces, the autograd tape, the memory tracker,
+ * the thread count and the seed/rank that key every random draw.
+ *
+ * A training step is: forward ops (each records a tape node), ob_backward,
+ * the optimizer update, then ob_ctx_step_reset, which empties the arena and
+ * the tape. The arena keeps its largest block, so a step in steady state
+ * does no malloc.
+ */
+#ifndef OB_CTX_H
+#define OB_CTX_H
+
+#include "nn/ob_tensor.h"
+
+typedef struct ob_ctx ob_ctx;
+
+typedef struct {
+    int threads;      /* <= 0: all cores */
+    uint64_t seed;
+    int rank;
+    int world_size;
+} ob_ctx_config;
+
+ob_ctx *ob_ctx_new(const ob_ctx_config *config);
+void ob_ctx_free(ob_ctx *ctx);
+int ob_ctx_threads(const ob_ctx *ctx);
+uint64_t ob_ctx_seed(const ob_ctx *ctx);
+int ob_ctx_rank(const ob_ctx *ctx);
+
+/* Persistent tensors (params, grads, optimizer state, data): freed with
+ * ob_tensor_free. Contents are zeroed. Returns NULL when out of memory. */
+ob_tensor *ob_tensor_new(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype,
+                         int ndim, const int64_t *shape);
+void ob_tensor_free(ob_ctx *ctx, ob_tensor *t);
+/* Step tensors: live in the arena until ob_ctx_step_reset. Contents are
+ * NOT zeroed (use ob_tensor_temp_zeroed when an op accumulates into it). */
+ob_tensor *ob_tensor_temp(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype,
+                          int ndim, const int64_t *shape);
+ob_tensor *ob_tensor_temp_zeroed(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype,
+                                 int ndim, const int64_t *shape);
+/* Raw arena memory (64-byte aligned) for small per-op records. */
+void *ob_arena_alloc(ob_ctx *ctx, size_t bytes, ob_mem_category category);
+void ob_ctx_step_reset(ob_ctx *ctx);
+
+/* Memory accounting. Every allocation above is charged; other modules
+ * (data loaders, communicators) charge what they hold themselves. */
+void ob_mem_charge(ob_ctx *ctx, ob_mem_category category, int64_t bytes);
+int64_t ob_mem_current(const ob_ctx *ctx, ob_mem_category category);
+int64_t ob_mem_peak(const ob_ctx *ctx, ob_mem_category category);
+int64_t ob_mem_peak_total(const ob_ctx *ctx);
+/* Bytes the arena holds from the system (its blocks), >= what it hands out. */
+int64_t ob_arena_capacity(const ob_ctx *ctx);
+
+/* Gradient recording. Evaluation turns it off so no tape is built. */
+void ob_set_grad_enabled(ob_ctx *ctx, bool enabled);
+bool ob_grad_enabled(const ob_ctx *ctx);
+
+/* Errors: ops that fail return NULL (or nonzero) and leave one line here. */
+void ob_ctx_set_error(ob_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *ob_ctx_error(const ob_ctx *ctx);
+
+#endif

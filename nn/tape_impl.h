@@ -1,0 +1,14 @@
+/* Internal to nn/: the tape's storage inside the context. */
+#ifndef OB_TAPE_IMPL_H
+#define OB_TAPE_IMPL_H
+
+#include "nn/ob_tape.h"
+
+typedef struct {
+    ob_node *nodes;
+    int length, capacity; /* capacity persists across steps: no steady-state realloc */
+} ob_tape;
+
+ob_tape *ob_ctx_tape(ob_ctx *ctx);
+
+#endif
