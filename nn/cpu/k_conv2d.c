@@ -155,68 +155,69 @@ static void column_sums_add(int64_t rows, int64_t width, const ob_real *m, ob_re
     }
 }
 
-#ifndef BLOCK_BYTES
+/* Non-pointwise convs run im2col + GEMM (GEMM + col2im in backward) one block of
+ * images at a time, so the GEMM finds the block of the column matrix that was
+ * just written still in cache. Measured on 2 Zen cores, 3x3 16->16 on
+ * [128, 32, 32, 16]: 1-2 MiB and 4 MiB blocks are ~1.7x faster than one
+ * whole-batch pass, 16 MiB blocks gain little. */
 #define BLOCK_BYTES ((int64_t)4 << 20)
-#endif
 
-/* Images per block of column-matrix rows: im2col (col2im) and the GEMM that reads
- * (writes) the block run back to back, so the block is still in cache. */
 static int64_t images_per_block(const ob_conv2d_geom *g) {
     int64_t image_bytes = (int64_t)g->out_h * g->out_w * ob_conv2d_patch_size(g) * (int64_t)sizeof(ob_real);
-    int64_t images = BLOCK_BYTES / image_bytes;
-    return images < 1 ? 1 : images;
+    return BLOCK_BYTES > image_bytes ? BLOCK_BYTES / image_bytes : 1;
+}
+
+/* The geometry of images [b0, b0 + step) of g's batch (fewer at the end). */
+static ob_conv2d_geom image_block(const ob_conv2d_geom *g, int64_t b0, int64_t step) {
+    ob_conv2d_geom block = *g;
+    block.batch = g->batch - b0 < step ? g->batch - b0 : step;
+    return block;
 }
 
 /* y[M, out_c] = cols[M, patch] . w[out_c, patch]^T + bias, M = batch*out_h*out_w.
- * A pointwise conv's column matrix is x itself. */
+ * A pointwise conv's column matrix is x itself, so it is one GEMM. */
 void OB_FN(k_conv2d_forward)(const ob_conv2d_geom *g, const ob_real *x, const ob_real *w,
                              const ob_real *bias, ob_real *y, ob_real *cols) {
     int64_t pixels = (int64_t)g->out_h * g->out_w, patch = ob_conv2d_patch_size(g);
     bool pointwise = ob_conv2d_is_pointwise(g);
-    /* Starting y at the bias lets the GEMM add it (beta = 1) in its own pass over y. */
+    /* Starting y at the bias lets the GEMMs add it (beta = 1) in their own pass over y. */
     if (bias) broadcast_rows(g->batch * pixels, g->out_c, bias, y);
     int64_t step = pointwise ? g->batch : images_per_block(g);
     for (int64_t b0 = 0; b0 < g->batch; b0 += step) {
-        ob_conv2d_geom block = *g;
-        block.batch = g->batch - b0 < step ? g->batch - b0 : step;
-        const ob_real *a = x + b0 * image_size(g);
+        ob_conv2d_geom block = image_block(g, b0, step);
+        const ob_real *block_cols = x + b0 * image_size(g);
         if (!pointwise) {
-            OB_FN(k_im2col)(&block, a, cols + b0 * pixels * patch);
-            a = cols + b0 * pixels * patch;
+            OB_FN(k_im2col)(&block, block_cols, cols + b0 * pixels * patch);
+            block_cols = cols + b0 * pixels * patch;
         }
-        OB_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(block.batch * pixels), g->out_c, (int)patch, 1,
-                a, (int)patch, w, (int)patch, bias ? 1 : 0, y + b0 * pixels * g->out_c, g->out_c);
+        int block_rows = (int)(block.batch * pixels);
+        OB_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, block_rows, g->out_c, (int)patch, 1, block_cols,
+                (int)patch, w, (int)patch, bias ? 1 : 0, y + b0 * pixels * g->out_c, g->out_c);
     }
 }
 
 /* dw += dy^T . cols;  dbias += column sums of dy;
- * dx += col2im(dy . w), or dx += dy . w directly when pointwise. */
+ * dx += col2im(dy . w), or dx += dy . w directly when pointwise.
+ * Blocks reuse the start of dcols, which then stays in cache. */
 void OB_FN(k_conv2d_backward)(const ob_conv2d_geom *g, const ob_real *x, const ob_real *w,
                               const ob_real *dy, ob_real *dx, ob_real *dw, ob_real *dbias,
                               const ob_real *cols, ob_real *dcols) {
-    int64_t rows = g->batch * g->out_h * g->out_w, patch = ob_conv2d_patch_size(g);
+    int64_t pixels = (int64_t)g->out_h * g->out_w, rows = g->batch * pixels;
+    int64_t patch = ob_conv2d_patch_size(g);
     bool pointwise = ob_conv2d_is_pointwise(g);
     if (dw)
         OB_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, g->out_c, (int)patch, (int)rows, 1, dy, g->out_c,
                 pointwise ? x : cols, (int)patch, 1, dw, (int)patch);
     if (dbias) column_sums_add(rows, g->out_c, dy, dbias);
     if (!dx) return;
-    if (pointwise) {
-        OB_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)patch, g->out_c, 1, dy, g->out_c,
-                w, (int)patch, 1, dx, (int)patch);
-        return;
-    }
-    int64_t pixels = (int64_t)g->out_h * g->out_w, step = images_per_block(g);
+    int64_t step = pointwise ? g->batch : images_per_block(g);
     for (int64_t b0 = 0; b0 < g->batch; b0 += step) {
-        ob_conv2d_geom block = *g;
-        block.batch = g->batch - b0 < step ? g->batch - b0 : step;
-#ifdef REUSE
-        ob_real *block_dcols = dcols;
-#else
-        ob_real *block_dcols = dcols + b0 * pixels * patch;
-#endif
-        OB_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(block.batch * pixels), (int)patch, g->out_c, 1,
-                dy + b0 * pixels * g->out_c, g->out_c, w, (int)patch, 0, block_dcols, (int)patch);
-        col2im_add(&block, block_dcols, dx + b0 * image_size(g));
+        ob_conv2d_geom block = image_block(g, b0, step);
+        ob_real *block_dx = dx + b0 * image_size(g);
+        int block_rows = (int)(block.batch * pixels);
+        OB_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, block_rows, (int)patch, g->out_c, 1,
+                dy + b0 * pixels * g->out_c, g->out_c, w, (int)patch, pointwise ? 1 : 0,
+                pointwise ? block_dx : dcols, (int)patch);
+        if (!pointwise) col2im_add(&block, dcols, block_dx);
     }
 }
