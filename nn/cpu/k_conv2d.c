@@ -99,7 +99,7 @@ void OB_FN(k_im2col)(const ob_conv2d_geom *g, const ob_real *x, ob_real *cols) {
     int64_t patch = ob_conv2d_patch_size(g), image_rows = g->batch * g->out_h;
 #pragma omp parallel for schedule(static)
     for (int64_t image_row = 0; image_row < image_rows; image_row++) {
-        const ob_real *image = x + image_row / g->out_h * image_size(g);
+        const ob_real *image = x + (image_row / g->out_h) * image_size(g);
         int oh = (int)(image_row % g->out_h);
         for (int ow = 0; ow < g->out_w; ow++)
             im2col_pixel(g, image, oh, ow, cols + (image_row * g->out_w + ow) * patch);
@@ -158,8 +158,12 @@ static void column_sums_add(int64_t rows, int64_t width, const ob_real *m, ob_re
 /* Non-pointwise convs run im2col + GEMM (GEMM + col2im in backward) one block of
  * images at a time, so the GEMM finds the block of the column matrix that was
  * just written still in cache. Measured on 2 Zen cores, 3x3 16->16 on
- * [128, 32, 32, 16]: 1-2 MiB and 4 MiB blocks are ~1.7x faster than one
- * whole-batch pass, 16 MiB blocks gain little. */
+ * [128, 32, 32, 16]: 1 to 4 MiB blocks are ~1.7x faster than one whole-batch
+ * pass, 16 MiB blocks gain little. Each block hands the cores from OpenMP to
+ * OpenBLAS and back, which is cheap only when idle threads of either pool
+ * sleep soon (OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT, or an
+ * OpenMP build of OpenBLAS); with both pools' default busy-waiting every
+ * hand-off oversubscribes the cores and blocking loses. */
 #define BLOCK_BYTES ((int64_t)4 << 20)
 
 static int64_t images_per_block(const ob_conv2d_geom *g) {
