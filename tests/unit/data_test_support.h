@@ -16,23 +16,7 @@
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
-static int checks_passed, checks_failed;
-
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (cond) {                                                                                          \
-            checks_passed++;                                                                                 \
-        } else {                                                                                             \
-            checks_failed++;                                                                                 \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);                               \
-        }                                                                                                    \
-    } while (0)
-
-/* Prints the summary line every test ends with; the exit status. */
-static inline int report_checks(void) {
-    printf("%d passed, %d failed\n", checks_passed, checks_failed);
-    return checks_failed != 0;
-}
+#include "ob_check.h"
 
 static inline bool fashion_mnist_present(void) {
     return access(FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) == 0;

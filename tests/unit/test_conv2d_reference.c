@@ -13,17 +13,7 @@
 #include "nn/ob_rng.h"
 #include "nn/ob_tape.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                      \
-    } while (0)
+#include "ob_check.h"
 
 #define TOLERANCE 1e-5
 /* Gradients start here, not at 0, so the test sees that backward accumulates. */
@@ -292,6 +282,5 @@ int main(void) {
     check_im2col(ctx, 3, 2, 2, 3, 2);
     check_bad_arguments(ctx);
     ob_ctx_free(ctx);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return report_checks();
 }

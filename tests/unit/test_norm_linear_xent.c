@@ -14,26 +14,16 @@
 #include "nn/ob_rng.h"
 #include "nn/ob_tape.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                      \
-    } while (0)
+#include "ob_check.h"
 
 /* |actual - expected| <= tol * max(1, |expected|), with the values on failure. */
 #define CHECK_CLOSE(actual, expected, tol)                                                                \
     do {                                                                                                  \
         double a_ = (actual), e_ = (expected);                                                            \
         if (fabs(a_ - e_) <= fmax(1.0, fabs(e_)) * (tol)) {                                               \
-            passed++;                                                                                     \
+            checks_passed++;                                                                                     \
         } else {                                                                                          \
-            failed++;                                                                                     \
+            checks_failed++;                                                                                     \
             fprintf(stderr, "%s:%d: FAILED: %s = %.9g, expected %.9g\n", __FILE__, __LINE__, #actual, a_, \
                     e_);                                                                                  \
         }                                                                                                 \
@@ -308,6 +298,5 @@ int main(void) {
     test_linear(ctx);
     test_linear_rejects_mismatch(ctx);
     ob_ctx_free(ctx);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return report_checks();
 }

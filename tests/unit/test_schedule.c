@@ -9,16 +9,7 @@
 
 #include "optimizers/ob_schedule.h"
 
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL: %s\n", what);
-    }
-}
+#include "ob_check.h"
 
 static void check_lr(const char *what, const ob_schedule *s, int64_t step, double want) {
     double got = ob_schedule_lr(s, step);
@@ -268,6 +259,5 @@ int main(void) {
     test_validate_common();
     test_validate_kinds();
     test_kind_names();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return report_checks();
 }

@@ -14,16 +14,7 @@
 
 #define STEPS 5
 
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-    if (ok) {
-        passed++;
-    } else {
-        failed++;
-        printf("FAIL: %s\n", what);
-    }
-}
+#include "ob_check.h"
 
 static double get(const ob_tensor *t, int64_t i) { return t->dtype == OB_F64 ? ob_f64(t)[i] : ob_f32(t)[i]; }
 
@@ -328,6 +319,5 @@ int main(void) {
     test_state(ctx, OB_F64);
     test_errors(ctx);
     ob_ctx_free(ctx);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return report_checks();
 }
