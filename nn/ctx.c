@@ -32,6 +32,8 @@ struct ob_ctx {
     int64_t mem_peak_total;
     bool grad_enabled;
     ob_tape tape;
+    void *backend_state[OB_DEVICE_COUNT];
+    ob_backend_state_release backend_state_release[OB_DEVICE_COUNT];
     char error[256];
 };
 
@@ -61,6 +63,8 @@ static void free_blocks(arena_block *block) {
 
 void ob_ctx_free(ob_ctx *ctx) {
     if (!ctx) return;
+    for (int d = 0; d < OB_DEVICE_COUNT; d++)
+        if (ctx->backend_state[d]) ctx->backend_state_release[d](ctx->backend_state[d]);
     free_blocks(ctx->blocks);
     free(ctx->tape.nodes);
     free(ctx);
@@ -69,6 +73,12 @@ void ob_ctx_free(ob_ctx *ctx) {
 int ob_ctx_threads(const ob_ctx *ctx) { return ctx->config.threads; }
 uint64_t ob_ctx_seed(const ob_ctx *ctx) { return ctx->config.seed; }
 int ob_ctx_rank(const ob_ctx *ctx) { return ctx->config.rank; }
+
+void *ob_ctx_backend_state(const ob_ctx *ctx, ob_device device) { return ctx->backend_state[device]; }
+void ob_ctx_set_backend_state(ob_ctx *ctx, ob_device device, void *state, ob_backend_state_release release) {
+    ctx->backend_state[device] = state;
+    ctx->backend_state_release[device] = release;
+}
 
 void ob_mem_charge(ob_ctx *ctx, ob_mem_category category, int64_t bytes) {
     ctx->mem_current[category] += bytes;

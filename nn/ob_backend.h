@@ -8,11 +8,14 @@
  *
  * Conventions: backward entries ACCUMULATE (+=) into every gradient output;
  * a NULL gradient output means "not needed"; workspaces are passed in by the
- * op (allocated from the step arena) so kernels never allocate.
+ * op (allocated from the step arena) so kernels never allocate. Entries that
+ * take the ctx keep per-run state in it (ob_ctx_backend_state) and report
+ * failures there.
  */
 #ifndef OB_BACKEND_H
 #define OB_BACKEND_H
 
+#include "nn/ob_ctx.h"
 #include "nn/ob_tensor.h"
 
 /* NHWC convolution geometry. y[b, oh, ow, oc] =
@@ -25,6 +28,9 @@ typedef struct {
     int kernel_h, kernel_w;
     int stride, pad, dilation;
 } ob_conv2d_geom;
+
+/* Which pass of a convolution a workspace is for. */
+typedef enum { OB_CONV2D_FORWARD, OB_CONV2D_BACKWARD } ob_conv2d_direction;
 
 /* True when im2col is the identity (1x1, stride 1, no padding): the kernels
  * then use x itself as the column matrix. */
@@ -59,15 +65,23 @@ typedef struct ob_backend {
     void (*axpy)(double alpha, const ob_tensor *x, ob_tensor *y);      /* y += alpha x */
     double (*sumsq)(const ob_tensor *x);                               /* sum x^2, fp64 */
 
-    /* convolution: cols is [batch*out_h*out_w, patch] (unused when pointwise) */
+    /* im2col (K-FAC's conv factors need it): cols is [batch*out_h*out_w, patch]. */
     void (*im2col)(const ob_conv2d_geom *g, const ob_tensor *x, ob_tensor *cols);
-    void (*conv2d_forward)(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
-                           const ob_tensor *bias, ob_tensor *y, ob_tensor *cols);
-    /* cols: the forward's im2col of x (recomputed by the op if not kept);
-     * dcols: workspace of the same shape, needed when dx is wanted. */
-    void (*conv2d_backward)(const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
-                            const ob_tensor *dy, ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias,
-                            const ob_tensor *cols, ob_tensor *dcols);
+    /* Elements of the conv's dtype the op allocates as the workspace of one
+     * direction, 0 for none (the implementation chosen for g and dtype
+     * decides: im2col + GEMM wants its column matrix, oneDNN only a dx scratch).
+     * FORWARD's workspace is filled by conv2d_forward and kept for backward;
+     * BACKWARD's is scratch, passed when dx is wanted. */
+    int64_t (*conv2d_workspace_elements)(const ob_conv2d_geom *g, ob_dtype dtype,
+                                         ob_conv2d_direction direction);
+    /* y = conv(x, w) + bias (bias may be NULL). saved: the FORWARD workspace.
+     * Both conv entries return 0, or nonzero with the reason in ctx. */
+    int (*conv2d_forward)(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                          const ob_tensor *bias, ob_tensor *y, ob_tensor *saved);
+    /* saved: what conv2d_forward left in its workspace; scratch: the BACKWARD workspace. */
+    int (*conv2d_backward)(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_tensor *x, const ob_tensor *w,
+                           const ob_tensor *dy, ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias,
+                           const ob_tensor *saved, ob_tensor *scratch);
 
     /* batch-norm over rows of an [rows, channels] view (NHWC flattened).
      * Train: biased batch variance normalises; running_var is updated with

@@ -29,6 +29,14 @@ int ob_ctx_threads(const ob_ctx *ctx);
 uint64_t ob_ctx_seed(const ob_ctx *ctx);
 int ob_ctx_rank(const ob_ctx *ctx);
 
+/* Per-run state a backend keeps between ops (the CPU backend's oneDNN engine,
+ * stream and primitive cache): held by the ctx so the library has no global
+ * mutable state. One slot per device, NULL until set; ob_ctx_free passes a
+ * set state to its release function. */
+typedef void (*ob_backend_state_release)(void *state);
+void *ob_ctx_backend_state(const ob_ctx *ctx, ob_device device);
+void ob_ctx_set_backend_state(ob_ctx *ctx, ob_device device, void *state, ob_backend_state_release release);
+
 /* Persistent tensors (params, grads, optimizer state, data): freed with
  * ob_tensor_free. Contents are zeroed. Returns NULL when out of memory. */
 ob_tensor *ob_tensor_new(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype,

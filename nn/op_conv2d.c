@@ -1,8 +1,13 @@
-/* 2-D convolution (NHWC, weights [out_c, kh, kw, in_c]) as im2col + GEMM.
+/* 2-D convolution (NHWC, weights [out_c, kh, kw, in_c]).
  *
- * The forward pass keeps its im2col matrix (an arena workspace) for the
- * weight gradient instead of rebuilding it in backward: building it costs
- * a pass over memory as large as the GEMM's input. */
+ * The backend picks the implementation (CPU: oneDNN for F32 when built with
+ * it, im2col + GEMM otherwise) and says what workspace each direction needs;
+ * the op allocates it from the step arena. The forward's workspace is kept
+ * for backward: im2col + GEMM leaves its column matrix there for the weight
+ * gradient instead of rebuilding it (a pass over memory as large as the
+ * GEMM's input). The backward's is scratch for dx, allocated only when dx is
+ * wanted: the column gradient for im2col, a dx-sized buffer for oneDNN, which
+ * overwrites its output where the op contract is to accumulate. */
 #include <limits.h>
 
 #include "nn/ob_backend.h"
@@ -12,7 +17,7 @@
 
 typedef struct {
     ob_conv2d_geom geom;
-    ob_tensor *cols; /* im2col of x; NULL when pointwise (x is its own) */
+    ob_tensor *forward_workspace; /* kept for backward; NULL when the backend wants none */
     ob_layer *hook;
 } conv2d_saved;
 
@@ -70,6 +75,15 @@ static bool conv2d_geometry(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w,
     return true;
 }
 
+/* An arena workspace of the size the backend asks for one direction of g, or
+ * *workspace = NULL when it asks for none. Returns false when out of memory. */
+static bool conv2d_workspace(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_tensor *like,
+                             ob_conv2d_direction direction, ob_tensor **workspace) {
+    int64_t elements = ob_backend_of(like)->conv2d_workspace_elements(g, like->dtype, direction);
+    *workspace = elements ? ob_tensor_temp(ctx, OB_MEM_WORKSPACE, like->dtype, OB_SHAPE(elements)) : NULL;
+    return !elements || *workspace;
+}
+
 static int conv2d_backward(ob_ctx *ctx, const ob_node *node) {
     const conv2d_saved *saved = node->saved;
     ob_tensor *dy = node->out->grad;
@@ -77,14 +91,10 @@ static int conv2d_backward(ob_ctx *ctx, const ob_node *node) {
     ob_tensor *dx = ob_grad_of(ctx, node->in[0]);
     ob_tensor *dw = ob_grad_of(ctx, node->in[1]);
     ob_tensor *dbias = ob_grad_of(ctx, node->in[2]);
-    ob_tensor *dcols = NULL;
-    if (dx && saved->cols) {
-        dcols = ob_tensor_temp(ctx, OB_MEM_WORKSPACE, dy->dtype, saved->cols->ndim, saved->cols->shape);
-        if (!dcols) return 1;
-    }
-    ob_backend_of(dy)->conv2d_backward(&saved->geom, node->in[0], node->in[1], dy, dx, dw, dbias,
-                                       saved->cols, dcols);
-    return 0;
+    ob_tensor *scratch = NULL;
+    if (dx && !conv2d_workspace(ctx, &saved->geom, dy, OB_CONV2D_BACKWARD, &scratch)) return 1;
+    return ob_backend_of(dy)->conv2d_backward(ctx, &saved->geom, node->in[0], node->in[1], dy, dx, dw,
+                                              dbias, saved->forward_workspace, scratch);
 }
 
 ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int stride, int pad,
@@ -93,14 +103,9 @@ ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int 
     if (!conv2d_geometry(ctx, x, w, b, stride, pad, dilation, &g)) return NULL;
     ob_tensor *y =
         ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(g.batch, g.out_h, g.out_w, g.out_c));
-    if (!y) return NULL;
-    ob_tensor *cols = NULL;
-    if (!ob_conv2d_is_pointwise(&g)) {
-        cols = ob_tensor_temp(ctx, OB_MEM_WORKSPACE, x->dtype,
-                              OB_SHAPE(g.batch * g.out_h * g.out_w, ob_conv2d_patch_size(&g)));
-        if (!cols) return NULL;
-    }
-    ob_backend_of(x)->conv2d_forward(&g, x, w, b, y, cols);
+    ob_tensor *workspace = NULL;
+    if (!y || !conv2d_workspace(ctx, &g, x, OB_CONV2D_FORWARD, &workspace)) return NULL;
+    if (ob_backend_of(x)->conv2d_forward(ctx, &g, x, w, b, y, workspace) != 0) return NULL;
     if (hook && hook->capture) hook->captured_input = x;
 
     ob_tensor *inputs[3] = {x, w, b};
@@ -108,7 +113,7 @@ ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int 
     if (node) {
         conv2d_saved *saved = node->saved;
         if (!saved) return NULL;
-        *saved = (conv2d_saved){.geom = g, .cols = cols, .hook = hook};
+        *saved = (conv2d_saved){.geom = g, .forward_workspace = workspace, .hook = hook};
     }
     return y;
 }

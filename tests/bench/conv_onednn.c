@@ -1,13 +1,18 @@
-/* conv_onednn: optbench's im2col + OpenBLAS convolution against oneDNN's.
+/* conv_onednn: optbench's convolution against raw oneDNN's.
  *
  * DESIGN.md section 2 allows oneDNN's C API for CPU kernels "where it
- * measures faster"; this program is that measurement. At every convolution
+ * measures faster"; this program measured it (oneDNN ~2x faster than
+ * im2col + OpenBLAS), so optbench's F32 path now runs on oneDNN itself
+ * (nn/cpu/dnnl_conv.c) and this shows what the op, its arena workspaces,
+ * per-step weight reorders and gradient accumulation cost on top of the raw
+ * primitives: a ratio near 1.0 is the goal. At every convolution
  * shape of the ResNet-50 `workstation` preset (batch 128, NHWC, f32) it
  * times one training pass of the conv -- forward, backward-data (dx) and
  * backward-weights (dw) -- two ways in the same process:
  *
  *   A  optbench: ob_conv2d through the op API with the tape on, then
- *      ob_backward_run from an output gradient of ones, then the arena reset;
+ *      ob_backward_run from an output gradient of ones, then the arena reset
+ *      (its oneDNN primitives come from the ctx's cache after the first pass);
  *   B  oneDNN (libdnnl-dev, 2.x C API): forward_training, backward_data and
  *      backward_weights primitives, activations in nhwc, weights in the
  *      format oneDNN prefers (chosen and reordered to once, at setup).
