@@ -14,7 +14,7 @@ typedef struct {
 } ob_progress;
 
 void ob_progress_init(ob_progress *progress, int64_t log_every, int64_t total_steps);
-/* step is 1-based (steps done); rates are over the recent window. */
+/* step is 1-based (steps done); rates are averaged since training (re)started. */
 void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double images_per_s,
                       double steps_per_s);
 /* Prints a full line (ending any live line first). */

@@ -351,7 +351,7 @@ static int evaluate(run_state *r, bool *converged) {
 /* ---- the loop ---- */
 
 typedef struct {
-    double started, samples_at_start;
+    double started, step_at_start;
 } rate_window;
 
 static int train_loop(run_state *r) {
@@ -379,7 +379,7 @@ static int train_loop(run_state *r) {
             return 0;
         }
         double window_s = ob_now() - window.started;
-        double steps_per_s = window_s > 0 ? ((double)r->step - window.samples_at_start) / window_s : 0;
+        double steps_per_s = window_s > 0 ? ((double)r->step - window.step_at_start) / window_s : 0;
         ob_progress_step(&r->progress, row.epoch, r->step, loss, steps_per_s * (double)r->global_batch,
                          steps_per_s);
         if (r->step % r->batches_per_epoch == 0)
