@@ -176,7 +176,7 @@ static int cmd_run(int argc, char **argv) {
         rc = args.resume ? resume_config(args.resume, &config, err, sizeof err)
                          : resolve_config(&args, &config, err, sizeof err);
     if (!rc) rc = ob_run_execute(config, err, sizeof err);
-    if (rc) fprintf(stderr, "optbench: %s\n", err);
+    if (rc && err[0]) fprintf(stderr, "optbench: %s\n", err);
     ob_config_free(config);
     free(args.items);
     return rc;

@@ -19,8 +19,9 @@ static const ob_config_key config_keys[] = {
              "2 cores), smoke (a few steps, for tests)"},
     {.key = "run.optimizer", .type = OB_CFG_ENUM, .default_value = "sgd", .choices = "sgd",
      .help = "base optimizer; its settings are the section of the same name"},
-    {.key = "run.precond", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none",
-     .help = "preconditioner wrapped around the base optimizer; none = plain base optimizer"},
+    {.key = "run.precond", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none|kfac|dp-kfac",
+     .help = "preconditioner wrapped around the base optimizer: kfac (KAISA), dp-kfac (DP-KFAC); its "
+             "settings are the kfac section; none = plain base optimizer"},
     {.key = "run.precision", .type = OB_CFG_ENUM, .default_value = "fp32", .choices = "fp32",
      .help = "numeric precision policy of forward, backward and update"},
     {.key = "run.loss_scale", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none",
@@ -127,6 +128,53 @@ static const ob_config_key config_keys[] = {
      .help = "decoupled weight decay (SGDW, Loshchilov & Hutter): shrink the weights, not the gradient"},
     {.key = "sgd.decay_norm_and_bias", .type = OB_CFG_BOOL, .default_value = "false",
      .help = "also decay normalisation scales and shifts and biases (default: only weights)"},
+
+    /* dist: data-parallel training over ranks (mpirun -np N optbench run ...) */
+    {.key = "dist.bucket_mb", .type = OB_CFG_FLOAT, .default_value = "25", .min = 0, .min_exclusive = true,
+     .max = 1 << 20,
+     .help = "gradient all-reduce bucket size in MiB (gradients are packed into buckets of this size, "
+             "PyTorch DDP's default is 25)"},
+
+    /* kfac: K-FAC preconditioning (KAISA and DP-KFAC, optimizers/kfac/ob_kfac.h). Keys marked
+     * "piecewise" take one value, or n+1 comma-separated values with n epochs in the matching
+     * _epochs key at which the next value takes over. */
+    {.key = "kfac.method", .type = OB_CFG_ENUM, .default_value = "eigen", .choices = "eigen|inverse",
+     .help = "how factors are inverted: eigen-decomposition (damping on d_G d_A^T) or damped Cholesky "
+             "inverses"},
+    {.key = "kfac.damping", .type = OB_CFG_FLOAT_LIST, .default_value = "0.001", .min = 0,
+     .min_exclusive = true, .max = 1e6, .help = "Tikhonov damping lambda (piecewise)"},
+    {.key = "kfac.damping_epochs", .type = OB_CFG_FLOAT_LIST, .default_value = "", .min = 0, .max = 1e6,
+     .help = "epochs at which kfac.damping moves to its next value"},
+    {.key = "kfac.factor_decay", .type = OB_CFG_FLOAT_LIST, .default_value = "0.95", .min = 0, .max = 1,
+     .max_exclusive = true,
+     .help = "running-average weight of the old factor: F = decay F + (1 - decay) F_batch (piecewise)"},
+    {.key = "kfac.factor_decay_epochs", .type = OB_CFG_FLOAT_LIST, .default_value = "", .min = 0,
+     .max = 1e6, .help = "epochs at which kfac.factor_decay moves to its next value"},
+    {.key = "kfac.factor_update_steps", .type = OB_CFG_FLOAT_LIST, .default_value = "1", .min = 1,
+     .max = 1e9, .help = "steps between factor updates (piecewise, whole numbers)"},
+    {.key = "kfac.factor_update_steps_epochs", .type = OB_CFG_FLOAT_LIST, .default_value = "", .min = 0,
+     .max = 1e6, .help = "epochs at which kfac.factor_update_steps moves to its next value"},
+    {.key = "kfac.inv_update_steps", .type = OB_CFG_FLOAT_LIST, .default_value = "1", .min = 1,
+     .max = 1e9, .help = "steps between inverse (eigen-decomposition) updates (piecewise, whole numbers)"},
+    {.key = "kfac.inv_update_steps_epochs", .type = OB_CFG_FLOAT_LIST, .default_value = "", .min = 0,
+     .max = 1e6, .help = "epochs at which kfac.inv_update_steps moves to its next value"},
+    {.key = "kfac.kl_clip", .type = OB_CFG_FLOAT, .default_value = "0.001", .min = 0, .max = 1e6,
+     .help = "KL clipping: scale preconditioned gradients by min(1, sqrt(kl_clip / |sum v g lr^2|)); "
+             "0 = off"},
+    {.key = "kfac.grad_worker_frac", .type = OB_CFG_FLOAT, .default_value = "1", .min = 0,
+     .min_exclusive = true, .max = 1,
+     .help = "KAISA: fraction of ranks that hold each layer's inverses and precondition it; 1 = "
+             "COMM-OPT, 1/world = MEM-OPT, between = HYBRID-OPT"},
+    {.key = "kfac.assignment", .type = OB_CFG_ENUM, .default_value = "compute", .choices = "compute|memory",
+     .help = "greedy layer placement balances decomposition compute (n^3) or memory (n^2)"},
+    {.key = "kfac.colocate_factors", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "KAISA: decompose a layer's A and G on the same rank"},
+    {.key = "kfac.eigen_outer", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "eigen method: precompute 1/(d_G d_A^T + damping) at each inverse update"},
+    {.key = "kfac.symmetric_comm", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "all-reduce only the upper triangle of each (symmetric) factor"},
+    {.key = "kfac.skip_layers", .type = OB_CFG_STRING, .default_value = "",
+     .help = "comma-separated name patterns (fnmatch, e.g. fc,layer1.*) of layers K-FAC leaves alone"},
 
     /* debug: test aids, off by default */
     {.key = "debug.kill_at_step", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,

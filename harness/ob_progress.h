@@ -8,6 +8,7 @@
 
 typedef struct {
     bool tty;
+    bool silent; /* ranks other than 0 say nothing */
     int64_t log_every;
     int64_t total_steps;
     double last_draw;

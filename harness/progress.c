@@ -13,6 +13,7 @@ void ob_progress_init(ob_progress *progress, int64_t log_every, int64_t total_st
     progress->log_every = log_every;
     progress->total_steps = total_steps;
     progress->last_draw = 0.0;
+    progress->silent = false;
 }
 
 static void format_eta(char *out, size_t len, double seconds) {
@@ -26,6 +27,7 @@ static void format_eta(char *out, size_t len, double seconds) {
 
 void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double images_per_s,
                       double steps_per_s) {
+    if (progress->silent) return;
     double now = ob_now();
     bool due = progress->tty ? now - progress->last_draw >= TTY_REDRAW_S || step == progress->total_steps
                              : step % progress->log_every == 0;
@@ -40,6 +42,7 @@ void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double 
 }
 
 void ob_progress_line(ob_progress *progress, const char *fmt, ...) {
+    if (progress->silent) return;
     if (progress->tty) fputs("\r\033[K", stderr);
     va_list args;
     va_start(args, fmt);

@@ -12,14 +12,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "harness/comm/ob_comm.h"
 #include "harness/ob_checkpoint.h"
 #include "harness/ob_clock.h"
+#include "harness/ob_grad_sync.h"
 #include "harness/ob_h5log.h"
+#include "harness/ob_kfac_options.h"
 #include "harness/ob_progress.h"
 #include "harness/ob_provenance.h"
 #include "nn/ob_backend.h"
 #include "nn/ob_tape.h"
 #include "ob_version.h"
+#include "optimizers/kfac/ob_kfac.h"
 #include "optimizers/ob_optimizer.h"
 #include "optimizers/ob_schedule.h"
 #include "workloads/ob_workload.h"
@@ -38,7 +42,12 @@ typedef struct {
     const ob_workload *workload;
     ob_ctx *ctx;
     ob_workload_run *work;
+    ob_comm *comm; /* the world: rank 0 writes the log, every rank trains its shard */
+    int rank, world_size;
+    ob_grad_sync *grad_sync;
     ob_optimizer *optimizer;
+    ob_kfac *kfac; /* NULL without --precond */
+    ob_kfac_config kfac_config;
     ob_schedule schedule;
     double milestones[MAX_MILESTONES];
     ob_h5log *log;
@@ -60,6 +69,8 @@ typedef struct {
 
 static double elapsed_wall(const run_state *r) { return r->wall_before + ob_now() - r->wall_start; }
 
+static bool is_root(const run_state *r) { return r->rank == 0; }
+
 static int fail(run_state *r, int code, const char *fmt, const char *detail) {
     snprintf(r->err, r->err_len, fmt, detail);
     return code;
@@ -68,6 +79,7 @@ static int fail(run_state *r, int code, const char *fmt, const char *detail) {
 /* An MLPerf-style event; the value is a small JSON object. */
 static void __attribute__((format(printf, 3, 4))) event(run_state *r, const char *key, const char *fmt, ...) {
     char text[256];
+    if (!r->log) return;
     va_list args;
     va_start(args, fmt);
     vsnprintf(text, sizeof text, fmt, args);
@@ -85,7 +97,7 @@ static int resolve_paths(run_state *r) {
         length = snprintf(r->out_path, sizeof r->out_path, "%s", out);
     } else {
         /* Default: runs/<workload>-<preset>-<optimizer>-seed<N>.h5 */
-        if (mkdir("runs", 0777) != 0 && errno != EEXIST)
+        if (is_root(r) && mkdir("runs", 0777) != 0 && errno != EEXIST)
             return fail(r, 2, "cannot create output directory runs/: %s", strerror(errno));
         length = snprintf(r->out_path, sizeof r->out_path, "runs/%s-%s-%s-seed%lld.h5",
                           ob_config_get_str(c, "run.workload"), ob_config_get_str(c, "run.preset"),
@@ -116,8 +128,8 @@ static int create_workload(run_state *r) {
         .bn_eps = ob_config_get_float(c, "model.bn_eps"),
         .zero_init_residual = ob_config_get_bool(c, "model.zero_init_residual"),
         .global_batch = r->global_batch,
-        .rank = 0,
-        .world_size = 1,
+        .rank = r->rank,
+        .world_size = r->world_size,
         .seed = (uint64_t)ob_config_get_int(c, "run.seed"),
     };
     return r->workload->create(r->ctx, &options, &r->work, r->err, r->err_len);
@@ -132,8 +144,18 @@ static int create_optimizer(run_state *r) {
         .decoupled = ob_config_get_bool(c, "sgd.decoupled"),
         .decay_norm_and_bias = ob_config_get_bool(c, "sgd.decay_norm_and_bias"),
     };
-    r->optimizer = ob_sgd_new(r->ctx, r->workload->params(r->work), &sgd);
-    return r->optimizer ? 0 : fail(r, 2, "optimizer: %s", ob_ctx_error(r->ctx));
+    ob_params *params = r->workload->params(r->work);
+    r->optimizer = ob_sgd_new(r->ctx, params, &sgd);
+    if (!r->optimizer) return fail(r, 2, "optimizer: %s", ob_ctx_error(r->ctx));
+    int64_t bucket_bytes = (int64_t)(ob_config_get_float(c, "dist.bucket_mb") * 1048576.0);
+    r->grad_sync = ob_grad_sync_new(r->ctx, params, r->comm, bucket_bytes);
+    if (!r->grad_sync) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
+    if (strcmp(ob_config_get_str(c, "run.precond"), "none") == 0) return 0;
+    int rc = ob_kfac_options_from_config(c, &r->kfac_config, r->err, r->err_len);
+    if (rc) return rc;
+    r->kfac = ob_kfac_new(r->ctx, params, r->comm, &r->kfac_config, r->batches_per_epoch, &rc, r->err,
+                          r->err_len);
+    return r->kfac ? 0 : rc;
 }
 
 static int create_schedule(run_state *r) {
@@ -171,6 +193,7 @@ static void plan_steps(run_state *r) {
 
 /* Root attributes known at the start; the outcome ones are rewritten at the end. */
 static int write_run_attributes(run_state *r) {
+    if (!r->log) return 0;
     const ob_config *c = r->config;
     char host[256], cpu[256], created[64];
     ob_hostname(host, sizeof host);
@@ -182,7 +205,7 @@ static int write_run_attributes(run_state *r) {
     int rc = ob_h5log_attr_int(log, "schema_version", 1) | ob_h5log_attr_str(log, "optbench_version", OB_VERSION) |
              ob_h5log_attr_str(log, "git_commit", OB_GIT_COMMIT) | ob_h5log_attr_str(log, "created_utc", created) |
              ob_h5log_attr_str(log, "hostname", host) | ob_h5log_attr_str(log, "cpu_model", cpu) |
-             ob_h5log_attr_str(log, "gpu_model", "none") | ob_h5log_attr_int(log, "world_size", 1) |
+             ob_h5log_attr_str(log, "gpu_model", "none") | ob_h5log_attr_int(log, "world_size", r->world_size) |
              ob_h5log_attr_int(log, "threads", ob_ctx_threads(r->ctx));
     static const char *const copied[][2] = {
         {"workload", "run.workload"},   {"preset", "run.preset"},       {"optimizer", "run.optimizer"},
@@ -201,6 +224,7 @@ static int write_run_attributes(run_state *r) {
 }
 
 static int open_log(run_state *r, const ob_checkpoint_state *resumed) {
+    if (!is_root(r)) return 0;
     if (resumed)
         return ob_h5log_reopen(&r->log, r->out_path, &resumed->log_counts, r->err, r->err_len);
     return ob_h5log_create(&r->log, r->out_path, ob_config_get_bool(r->config, "run.force"),
@@ -219,7 +243,8 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
     ob_params *params = r->workload->params(r->work);
     int n_params = ob_params_count(params), n_buffers = ob_params_buffer_count(params);
     int n_state = ob_optimizer_state_count(r->optimizer);
-    int total = n_params + n_buffers + n_state;
+    int n_kfac = r->kfac ? ob_kfac_state_count(r->kfac) : 0;
+    int total = n_params + n_buffers + n_state + n_kfac;
     list->items = calloc((size_t)total, sizeof *list->items);
     list->names = calloc((size_t)total, sizeof *list->names);
     if (!list->items || !list->names) return fail(r, 1, "%s", "out of memory");
@@ -233,9 +258,12 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
             ob_buffer *b = ob_params_buffer_at(params, i - n_params);
             snprintf(list->names[i], sizeof list->names[i], "%s", b->name);
             t = b->value;
-        } else {
+        } else if (i < n_params + n_buffers + n_state) {
             t = ob_optimizer_state_at(r->optimizer, i - n_params - n_buffers, list->names[i],
                                       sizeof list->names[i]);
+        } else {
+            t = ob_kfac_state_at(r->kfac, i - n_params - n_buffers - n_state, list->names[i],
+                                 sizeof list->names[i]);
         }
         list->items[i] = (ob_checkpoint_tensor){list->names[i], t};
     }
@@ -255,7 +283,10 @@ static ob_checkpoint_state snapshot(run_state *r) {
     return state;
 }
 
+/* Rank 0 writes what it holds: the parameters and optimizer state every
+ * rank shares, its own batch-norm statistics and its K-FAC state. */
 static int save_checkpoint(run_state *r) {
+    if (!is_root(r)) return 0;
     tensor_list list = {0};
     char *config_ini = ob_config_to_ini(r->config);
     int rc = config_ini ? list_state_tensors(r, &list) : fail(r, 1, "%s", "out of memory");
@@ -281,6 +312,34 @@ static int load_checkpoint(run_state *r, const char *path, ob_checkpoint_state *
 
 /* ---- the step and the evaluation ---- */
 
+/* The mean over ranks of each rank's mean loss: the global batch's loss,
+ * since every rank holds an equal share. */
+static int average_over_ranks(run_state *r, double *value) {
+    if (r->world_size == 1) return 0;
+    if (ob_comm_allreduce_sum(r->comm, value, 1, OB_F64, OB_COMM_EVAL))
+        return fail(r, 1, "loss all-reduce: %s", ob_comm_error(r->comm));
+    *value /= r->world_size;
+    return 0;
+}
+
+/* K-FAC keeps its own phase clocks; the step adds what it spent to ours. */
+static const ob_phase kfac_phases[OB_KFAC_PHASE_COUNT] = {OB_PHASE_FACTORS, OB_PHASE_FACTOR_COMM,
+                                                          OB_PHASE_INVERSES, OB_PHASE_INVERSE_COMM,
+                                                          OB_PHASE_PRECONDITION};
+
+static int precondition(run_state *r, double lr) {
+    double before[OB_KFAC_PHASE_COUNT], after[OB_KFAC_PHASE_COUNT];
+    int64_t calls_before[OB_KFAC_PHASE_COUNT], calls_after[OB_KFAC_PHASE_COUNT];
+    ob_kfac_phase_times(r->kfac, before, calls_before);
+    if (ob_kfac_precondition(r->kfac, r->step, lr)) return fail(r, 1, "K-FAC: %s", ob_ctx_error(r->ctx));
+    ob_kfac_phase_times(r->kfac, after, calls_after);
+    for (int p = 0; p < OB_KFAC_PHASE_COUNT; p++) {
+        r->timers.seconds[kfac_phases[p]] += after[p] - before[p];
+        r->timers.calls[kfac_phases[p]] += calls_after[p] - calls_before[p];
+    }
+    return 0;
+}
+
 static double grad_norm(ob_params *params) {
     double sumsq = 0.0;
     for (int i = 0; i < ob_params_count(params); i++) {
@@ -300,17 +359,25 @@ static int train_step(run_state *r, double *loss_out, double *lr_out, double *gr
     if (rc) return rc;
     t = ob_phase_end(&r->timers, OB_PHASE_DATA, t);
     ob_params_zero_grad(params);
+    if (r->kfac) ob_kfac_before_forward(r->kfac, r->step);
     ob_tensor *loss = r->workload->forward_loss(r->ctx, r->work);
     if (!loss) return fail(r, 1, "forward: %s", ob_ctx_error(r->ctx));
     *loss_out = ob_f32(loss)[0];
     t = ob_phase_end(&r->timers, OB_PHASE_FORWARD, t);
     if (ob_backward(r->ctx, loss)) return fail(r, 1, "backward: %s", ob_ctx_error(r->ctx));
     t = ob_phase_end(&r->timers, OB_PHASE_BACKWARD, t);
+    if (ob_grad_sync_average(r->grad_sync)) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
+    if ((rc = average_over_ranks(r, loss_out))) return rc;
+    t = ob_phase_end(&r->timers, OB_PHASE_GRAD_ALLREDUCE, t);
     *grad_norm_out = grad_norm(params);
     *lr_out = ob_schedule_lr(&r->schedule, r->step);
-    /* A non-finite loss ends the run before the update can spread it. */
-    if (isfinite(*loss_out) && ob_optimizer_step(r->optimizer, *lr_out))
-        return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
+    /* A non-finite loss (the same on every rank) ends the run before the
+     * update can spread it. */
+    if (isfinite(*loss_out)) {
+        if (r->kfac && (rc = precondition(r, *lr_out))) return rc;
+        t = ob_now();
+        if (ob_optimizer_step(r->optimizer, *lr_out)) return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
+    }
     ob_phase_end(&r->timers, OB_PHASE_UPDATE, t);
     ob_ctx_step_reset(r->ctx);
     return 0;
@@ -318,6 +385,20 @@ static int train_step(run_state *r, double *loss_out, double *lr_out, double *gr
 
 static bool target_met(const run_state *r, double metric) {
     return r->maximize ? metric >= r->target : metric <= r->target;
+}
+
+/* Sums of every rank's shard: the metric over the whole evaluation set. */
+static int reduce_eval(run_state *r, ob_eval_result *result) {
+    if (r->world_size == 1) return 0;
+    double sums[OB_MAX_SECONDARY_METRICS + 3] = {result->metric, result->loss, (double)result->samples};
+    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) sums[3 + i] = result->secondary[i];
+    if (ob_comm_allreduce_sum(r->comm, sums, OB_MAX_SECONDARY_METRICS + 3, OB_F64, OB_COMM_EVAL))
+        return fail(r, 1, "evaluation all-reduce: %s", ob_comm_error(r->comm));
+    result->metric = sums[0];
+    result->loss = sums[1];
+    result->samples = (int64_t)sums[2];
+    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) result->secondary[i] = sums[3 + i];
+    return 0;
 }
 
 /* Evaluates, logs the point and returns whether the target is met. */
@@ -328,6 +409,7 @@ static int evaluate(run_state *r, bool *converged) {
     event(r, "eval_start", "{\"epoch_num\": %.4f}", epoch);
     int rc = r->workload->evaluate(r->ctx, r->work, &result, r->err, r->err_len);
     if (rc) return rc;
+    if ((rc = reduce_eval(r, &result))) return rc;
     r->eval_s += ob_now() - started;
     double samples = result.samples > 0 ? (double)result.samples : 1.0;
     double secondary[OB_MAX_SECONDARY_METRICS];
@@ -335,7 +417,7 @@ static int evaluate(run_state *r, bool *converged) {
     r->last_metric = result.metric / samples;
     ob_eval_row row = {.step = r->step, .epoch = epoch, .train_s = r->train_s, .eval_s = r->eval_s,
                        .metric = r->last_metric, .loss = result.loss / samples, .secondary = secondary};
-    ob_h5log_eval(r->log, &row);
+    if (r->log) ob_h5log_eval(r->log, &row);
     event(r, "eval_accuracy", "{\"value\": %.6f}", r->last_metric);
     ob_progress_line(&r->progress, "eval  epoch %.2f  step %lld  %s %.4f  loss %.4f  train %.1f s", epoch,
                      (long long)r->step, r->workload->metric_name, r->last_metric, row.loss, r->train_s);
@@ -345,10 +427,20 @@ static int evaluate(run_state *r, bool *converged) {
         r->steps_to_target = r->step;
         r->epochs_to_target = epoch;
     }
-    return ob_h5log_flush(r->log) ? fail(r, 2, "%s", ob_h5log_error(r->log)) : 0;
+    return r->log && ob_h5log_flush(r->log) ? fail(r, 2, "%s", ob_h5log_error(r->log)) : 0;
 }
 
 /* ---- the loop ---- */
+
+/* A signal may reach the ranks at different steps; they stop together at
+ * the first step any of them saw it. */
+static int stop_requested(run_state *r, bool *stop) {
+    int32_t flag = stop_signal != 0;
+    if (r->world_size > 1 && ob_comm_allreduce_max(r->comm, &flag, 1, OB_I32, OB_COMM_CONTROL))
+        return fail(r, 1, "stop-flag all-reduce: %s", ob_comm_error(r->comm));
+    *stop = flag != 0;
+    return 0;
+}
 
 typedef struct {
     double started, step_at_start;
@@ -359,19 +451,22 @@ static int train_loop(run_state *r) {
     int64_t checkpoint_every = ob_config_get_int(r->config, "run.checkpoint_every");
     rate_window window = {ob_now(), (double)r->step};
     while (r->step < r->total_steps) {
-        if (stop_signal) {
+        bool stop;
+        int rc = stop_requested(r, &stop);
+        if (rc) return rc;
+        if (stop) {
             r->status = "aborted";
             return 0;
         }
         double loss, lr, norm, started = ob_now();
-        int rc = train_step(r, &loss, &lr, &norm);
+        rc = train_step(r, &loss, &lr, &norm);
         if (rc) return rc;
         r->train_s += ob_now() - started;
         r->step++;
         ob_train_row row = {.step = r->step, .epoch = (double)r->step / (double)r->batches_per_epoch,
                             .samples = r->step * r->global_batch, .train_s = r->train_s, .loss = loss,
                             .lr = lr, .loss_scale = 1.0, .grad_norm = norm};
-        ob_h5log_train(r->log, &row);
+        if (r->log) ob_h5log_train(r->log, &row);
         if (!isfinite(loss)) {
             r->status = "diverged";
             event(r, "diverged", "{\"step\": %lld}", (long long)r->step);
@@ -402,26 +497,75 @@ static int train_loop(run_state *r) {
 
 /* ---- the end: outcome, memory, timing, close ---- */
 
-static void write_summaries(run_state *r) {
-    int64_t accounted = 0;
-    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
-        ob_memory_row row = {0, ob_mem_category_name(c), ob_mem_peak(r->ctx, c)};
-        ob_h5log_memory(r->log, &row);
-    }
-    accounted = ob_mem_peak_total(r->ctx);
-    ob_memory_row total = {0, "total_accounted", accounted};
-    ob_memory_row rss = {0, "peak_rss", ob_peak_rss_bytes()};
-    ob_h5log_memory(r->log, &total);
-    ob_h5log_memory(r->log, &rss);
+/* One rank's summary as doubles (byte counts stay exact below 2^53), so a
+ * single all-gather brings every rank's rows to rank 0. */
+enum {
+    SUMMARY_MEMORY = 0,
+    SUMMARY_TIMING = SUMMARY_MEMORY + OB_MEM_CATEGORY_COUNT + 2,
+    SUMMARY_COMM = SUMMARY_TIMING + 2 * OB_PHASE_COUNT,
+    SUMMARY_LENGTH = SUMMARY_COMM + 3 * OB_COMM_OP_COUNT * OB_COMM_CATEGORY_COUNT
+};
+
+static void fill_summary(const run_state *r, double *summary) {
+    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) summary[SUMMARY_MEMORY + c] = (double)ob_mem_peak(r->ctx, c);
+    summary[SUMMARY_MEMORY + OB_MEM_CATEGORY_COUNT] = (double)ob_mem_peak_total(r->ctx);
+    summary[SUMMARY_MEMORY + OB_MEM_CATEGORY_COUNT + 1] = (double)ob_peak_rss_bytes();
     for (int p = 0; p < OB_PHASE_COUNT; p++) {
-        ob_timing_row row = {0, ob_phase_name(p), r->timers.seconds[p], r->timers.calls[p]};
-        ob_h5log_timing(r->log, &row);
+        summary[SUMMARY_TIMING + 2 * p] = r->timers.seconds[p];
+        summary[SUMMARY_TIMING + 2 * p + 1] = (double)r->timers.calls[p];
     }
+    for (int op = 0; op < OB_COMM_OP_COUNT; op++)
+        for (int c = 0; c < OB_COMM_CATEGORY_COUNT; c++) {
+            ob_comm_stat stat = ob_comm_stats(r->comm, op, c);
+            double *at = summary + SUMMARY_COMM + 3 * (op * OB_COMM_CATEGORY_COUNT + c);
+            at[0] = (double)stat.bytes;
+            at[1] = (double)stat.calls;
+            at[2] = stat.seconds;
+        }
 }
 
-static int finish(run_state *r) {
+static void write_rank_summary(run_state *r, int32_t rank, const double *summary) {
+    for (int c = 0; c < OB_MEM_CATEGORY_COUNT + 2; c++) {
+        const char *name = c < OB_MEM_CATEGORY_COUNT ? ob_mem_category_name(c)
+                           : c == OB_MEM_CATEGORY_COUNT ? "total_accounted" : "peak_rss";
+        ob_memory_row row = {rank, name, (int64_t)summary[SUMMARY_MEMORY + c]};
+        ob_h5log_memory(r->log, &row);
+    }
+    for (int p = 0; p < OB_PHASE_COUNT; p++) {
+        ob_timing_row row = {rank, ob_phase_name(p), summary[SUMMARY_TIMING + 2 * p],
+                             (int64_t)summary[SUMMARY_TIMING + 2 * p + 1]};
+        ob_h5log_timing(r->log, &row);
+    }
+    for (int op = 0; op < OB_COMM_OP_COUNT; op++)
+        for (int c = 0; c < OB_COMM_CATEGORY_COUNT; c++) {
+            const double *at = summary + SUMMARY_COMM + 3 * (op * OB_COMM_CATEGORY_COUNT + c);
+            if (at[1] == 0) continue; /* only what was used */
+            ob_comm_row row = {rank, ob_comm_op_name(op), ob_comm_category_name(c), (int64_t)at[0],
+                               (int64_t)at[1], at[2]};
+            ob_h5log_comm(r->log, &row);
+        }
+}
+
+/* Every rank's memory, timing and communication reach rank 0's file.
+ * Collective: every rank calls it once training has ended. */
+static int gather_summaries(run_state *r, double **all) {
+    double mine[SUMMARY_LENGTH];
+    fill_summary(r, mine);
+    *all = is_root(r) ? malloc(sizeof mine * (size_t)r->world_size) : NULL;
+    double *scratch = is_root(r) ? *all : malloc(sizeof mine * (size_t)r->world_size);
+    if (!scratch) return fail(r, 1, "%s", "out of memory");
+    int rc = ob_comm_allgather(r->comm, mine, scratch, SUMMARY_LENGTH, OB_F64, OB_COMM_CONTROL);
+    if (!is_root(r)) free(scratch);
+    return rc ? fail(r, 1, "summary all-gather: %s", ob_comm_error(r->comm)) : 0;
+}
+
+static void write_summaries(run_state *r, const double *all) {
+    for (int rank = 0; rank < r->world_size; rank++) write_rank_summary(r, rank, all + rank * SUMMARY_LENGTH);
+}
+
+static int finish(run_state *r, const double *summaries) {
     ob_h5log *log = r->log;
-    write_summaries(r);
+    if (summaries) write_summaries(r, summaries);
     event(r, "run_stop", "{\"status\": \"%s\"}", r->status);
     int rc = ob_h5log_attr_float(log, "time_to_target_s", r->time_to_target_s) |
              ob_h5log_attr_int(log, "steps_to_target", r->steps_to_target) |
@@ -434,6 +578,7 @@ static int finish(run_state *r) {
 }
 
 static void print_result(const run_state *r) {
+    if (!is_root(r)) return;
     printf("status %s after %lld steps (%.2f epochs), train %.1f s, eval %.1f s, init %.1f s, wall %.1f s\n",
            r->status, (long long)r->step, (double)r->step / (double)r->batches_per_epoch, r->train_s, r->eval_s,
            r->init_s, elapsed_wall(r));
@@ -455,7 +600,8 @@ static int setup(run_state *r, const char *resume_path) {
     r->target = ob_config_get_float(c, "run.target");
     r->maximize = strcmp(r->workload->target_direction, "max") == 0;
     ob_ctx_config ctx_config = {.threads = (int)ob_config_get_int(c, "run.threads"),
-                                .seed = (uint64_t)ob_config_get_int(c, "run.seed"), .rank = 0, .world_size = 1};
+                                .seed = (uint64_t)ob_config_get_int(c, "run.seed"), .rank = r->rank,
+                                .world_size = r->world_size};
     r->ctx = ob_ctx_new(&ctx_config);
     if (!r->ctx) return fail(r, 1, "%s", "out of memory");
     int rc = resolve_paths(r);
@@ -463,9 +609,12 @@ static int setup(run_state *r, const char *resume_path) {
     /* Everything that can reject the input comes before the output file is
      * touched, so a bad option never costs an existing file (--force). */
     if (!rc) rc = create_workload(r);
-    if (!rc) rc = create_optimizer(r);
     if (!rc) plan_steps(r);
+    if (!rc) rc = create_optimizer(r);
     if (!rc) rc = create_schedule(r);
+    if (!rc && r->kfac && r->world_size > 1 && ob_config_get_int(c, "run.checkpoint_every") > 0)
+        rc = fail(r, 2, "%s", "run.checkpoint_every: checkpoints of K-FAC runs on more than one rank are not "
+                              "supported yet (each rank holds different K-FAC state); use 0");
     if (!rc && resume_path) rc = load_checkpoint(r, resume_path, &resumed);
     if (!rc) rc = open_log(r, resume_path ? &resumed : NULL);
     if (!rc && resume_path) {
@@ -480,12 +629,45 @@ static int setup(run_state *r, const char *resume_path) {
     return rc;
 }
 
+/* Set-up either succeeds on every rank or stops them all before the first
+ * collective of training. Each rank knows every rank's code; the message is
+ * printed by rank 0 when it failed itself (the same config fails the same
+ * way everywhere), else by the ranks that failed. */
+static int agree_on_setup(run_state *r, int rc) {
+    if (r->world_size == 1) return rc;
+    int32_t *codes = calloc((size_t)r->world_size, sizeof *codes), mine = rc, worst = 0;
+    if (!codes || ob_comm_allgather(r->comm, &mine, codes, 1, OB_I32, OB_COMM_CONTROL)) {
+        free(codes);
+        return fail(r, 1, "set-up agreement: %s", codes ? ob_comm_error(r->comm) : "out of memory");
+    }
+    for (int i = 0; i < r->world_size; i++) worst = codes[i] > worst ? codes[i] : worst;
+    if (worst && !rc) snprintf(r->err, r->err_len, is_root(r) ? "set-up failed on another rank (its message "
+                                                                "above)" : "%s", "");
+    if (rc && !is_root(r) && codes[0]) r->err[0] = '\0'; /* rank 0 says it */
+    if (rc && !is_root(r) && !codes[0]) {
+        char own[512];
+        snprintf(own, sizeof own, "%s", r->err);
+        snprintf(r->err, r->err_len, "rank %d: %s", r->rank, own);
+    }
+    free(codes);
+    return worst;
+}
+
+/* The world communicator first: rank and size key everything else. */
+static int join_world(run_state *r) {
+    if (ob_comm_world(&r->comm, r->err, r->err_len)) return 2;
+    r->rank = ob_comm_rank(r->comm);
+    r->world_size = ob_comm_size(r->comm);
+    return 0;
+}
+
 int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
     run_state r = {.config = config, .err = err, .err_len = err_len, .status = "aborted",
                    .time_to_target_s = NAN, .epochs_to_target = NAN, .last_metric = NAN, .steps_to_target = -1};
     r.wall_start = ob_now();
     const char *resume = ob_config_get_str(config, "run.resume");
-    int rc = setup(&r, resume[0] ? resume : NULL);
+    if (join_world(&r)) return 2;
+    int rc = agree_on_setup(&r, setup(&r, resume[0] ? resume : NULL));
     struct sigaction action = {.sa_handler = on_stop_signal}, old_int, old_term;
     stop_signal = 0;
     sigaction(SIGINT, &action, &old_int);
@@ -495,7 +677,19 @@ int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
         r.init_s += ob_now() - r.wall_start;
         event(&r, resume[0] ? "run_resume" : "run_start", "{\"step\": %lld}", (long long)r.step);
         ob_progress_init(&r.progress, ob_config_get_int(config, "run.log_every"), r.total_steps);
+        r.progress.silent = !is_root(&r);
         rc = train_loop(&r);
+    }
+    double *summaries = NULL;
+    if (training_started && r.world_size > 1 && rc) {
+        /* A rank that fails mid-run cannot meet the others at their next
+         * collective: say why and take the whole job down. */
+        fprintf(stderr, "optbench: rank %d: %s\n", r.rank, err);
+        ob_comm_abort(r.comm, rc);
+    }
+    if (training_started) {
+        int gather_rc = gather_summaries(&r, &summaries);
+        if (!rc) rc = gather_rc;
     }
     if (!training_started && r.log && !resume[0]) {
         /* Set-up failed after the file was created: no run happened, so
@@ -506,7 +700,7 @@ int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
     }
     if (r.log) {
         /* Whatever happened, the file ends closed with an honest status. */
-        int finish_rc = finish(&r);
+        int finish_rc = finish(&r, summaries);
         if (!rc) rc = finish_rc;
         if (ob_h5log_close(r.log) && !rc) rc = fail(&r, 2, "cannot close %s", r.out_path);
     }
@@ -518,8 +712,12 @@ int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
                  r.out_path);
         rc = OB_EXIT_ABORTED;
     }
+    free(summaries);
+    ob_kfac_free(r.ctx, r.kfac);
+    ob_grad_sync_free(r.ctx, r.grad_sync);
     ob_optimizer_free(r.ctx, r.optimizer);
     if (r.work) r.workload->destroy(r.ctx, r.work);
     ob_ctx_free(r.ctx);
+    ob_comm_free(r.comm);
     return rc;
 }

@@ -128,6 +128,41 @@ typedef struct ob_backend {
      *   p = p * (1 - lr * decoupled_decay) - lr * d                        */
     void (*sgd_update)(ob_tensor *param, const ob_tensor *grad, ob_tensor *momentum_buf, double lr,
                        double momentum, double l2_decay, double decoupled_decay, int nesterov);
+
+    /* Dense linear algebra for K-FAC's factors and preconditioner. Matrices
+     * are row-major; all operands share one floating dtype. */
+
+    /* c = alpha op(a) op(b) + beta c, op(m) = m^T when trans_m. a, b, c are
+     * 2-D; beta 0 ignores what c held. */
+    void (*gemm)(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
+                 double beta, ob_tensor *c);
+    /* c[n,n] = alpha x^T x + beta c, x viewed as [numel/n, n] (n = its last
+     * dim). c must be symmetric when beta != 0; both triangles are written. */
+    void (*syrk)(double alpha, const ob_tensor *x, double beta, ob_tensor *c);
+    /* a[n,n] symmetric = q diag(d) q^T: d[n] ascending, q[i,j] = component i
+     * of eigenvector j. a is read only (q may be a itself). LAPACK's work
+     * arrays come from the ctx's step arena (workspace). Returns 0, or
+     * nonzero with the reason in ctx. */
+    int (*sym_eigen)(ob_ctx *ctx, const ob_tensor *a, ob_tensor *q, ob_tensor *d);
+    /* inv = a^-1 for a symmetric positive definite [n,n] a (Cholesky), both
+     * triangles written (inv may be a itself). Returns 0, or nonzero with
+     * the reason in ctx when a is not positive definite. */
+    int (*spd_inverse)(ob_ctx *ctx, const ob_tensor *a, ob_tensor *inv);
+    /* Column blocks: dst[r, dst_col + c] = src[r, src_col + c] for r < rows,
+     * c < cols, with src viewed as [rows, src->numel/rows] and dst as
+     * [rows, dst->numel/rows] (K-FAC's bias column and gradient matrix). */
+    void (*copy_columns)(int64_t rows, int64_t cols, const ob_tensor *src, int64_t src_col, ob_tensor *dst,
+                         int64_t dst_col);
+    /* a[i,i] += value for a [n,n] */
+    void (*add_diagonal)(ob_tensor *a, double value);
+    /* sum_i a[i,i] of a [n,n], in double */
+    double (*trace)(const ob_tensor *a);
+    /* sum_i x[i] y[i], in double */
+    double (*dot)(const ob_tensor *x, const ob_tensor *y);
+    /* y = a * b element-wise (y may be a or b) */
+    void (*mul)(const ob_tensor *a, const ob_tensor *b, ob_tensor *y);
+    /* out[i,j] = 1 / (u[i] v[j] + shift) for u [rows], v [cols], out [rows, cols] */
+    void (*outer_inverse)(const ob_tensor *u, const ob_tensor *v, double shift, ob_tensor *out);
 } ob_backend;
 
 const ob_backend *ob_backend_get(ob_device device);

@@ -3,6 +3,7 @@
  * (OB_WITH_DNNL), F32 convolutions run on it instead: it measured about 2x
  * faster than im2col + GEMM (tests/bench/conv_onednn); F64 (gradcheck) keeps
  * the im2col kernels, the reference. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +179,77 @@ static void cpu_sgd_update(ob_tensor *param, const ob_tensor *grad, ob_tensor *m
              momentum, l2_decay, decoupled_decay, nesterov);
 }
 
+/* n of a square [n,n] matrix */
+static int64_t side_of(const ob_tensor *a) { return a->shape[0]; }
+
+static void cpu_gemm(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
+                     double beta, ob_tensor *c) {
+    int64_t m = trans_a ? a->shape[1] : a->shape[0], k = trans_a ? a->shape[0] : a->shape[1];
+    int64_t n = trans_b ? b->shape[0] : b->shape[1];
+    BY_DTYPE(a, k_gemm, trans_a, trans_b, m, n, k, alpha, a->data, b->data, beta, c->data);
+}
+static void cpu_syrk(double alpha, const ob_tensor *x, double beta, ob_tensor *c) {
+    int64_t n = x->shape[x->ndim - 1];
+    BY_DTYPE(x, k_syrk, x->numel / n, n, alpha, x->data, beta, c->data);
+}
+/* LAPACK's work arrays come from the step arena, so the memory report sees
+ * them (?syevd wants 2n^2 + 6n + 1 reals). */
+static int cpu_sym_eigen(ob_ctx *ctx, const ob_tensor *a, ob_tensor *q, ob_tensor *d) {
+    int64_t n = side_of(a), work_elements, iwork_elements;
+    BY_DTYPE(a, k_sym_eigen_workspace, n, &work_elements, &iwork_elements);
+    if (work_elements > INT32_MAX) {
+        ob_ctx_set_error(ctx, "sym_eigen: a %lldx%lld matrix needs more LAPACK workspace than int can count",
+                         (long long)n, (long long)n);
+        return 1;
+    }
+    void *work = ob_arena_alloc(ctx, (size_t)work_elements * ob_dtype_size(a->dtype), OB_MEM_WORKSPACE);
+    int32_t *iwork = ob_arena_alloc(ctx, (size_t)iwork_elements * sizeof *iwork, OB_MEM_WORKSPACE);
+    if (!work || !iwork) return 1;
+    if (q->data != a->data) cpu_copy(a, q);
+    int info = BY_DTYPE(a, k_sym_eigen, n, q->data, d->data, work, work_elements, iwork, iwork_elements);
+    if (info != 0) {
+        ob_ctx_set_error(ctx, "sym_eigen: LAPACK ?syevd %s (info %d) on a %lldx%lld matrix",
+                         info > 0 ? "did not converge (a NaN or Inf in it?)" : "refused its arguments", info,
+                         (long long)n, (long long)n);
+        return 1;
+    }
+    return 0;
+}
+static int cpu_spd_inverse(ob_ctx *ctx, const ob_tensor *a, ob_tensor *inv) {
+    int64_t n = side_of(a);
+    if (inv->data != a->data) cpu_copy(a, inv);
+    int info = BY_DTYPE(a, k_spd_inverse, n, inv->data);
+    if (info > 0) {
+        ob_ctx_set_error(ctx, "spd_inverse: the %lldx%lld matrix is not positive definite (leading minor %d)",
+                         (long long)n, (long long)n, info);
+        return 1;
+    }
+    if (info < 0) {
+        ob_ctx_set_error(ctx, "spd_inverse: the %lldx%lld matrix holds a NaN (LAPACK info %d)", (long long)n,
+                         (long long)n, info);
+        return 1;
+    }
+    return 0;
+}
+static void cpu_copy_columns(int64_t rows, int64_t cols, const ob_tensor *src, int64_t src_col,
+                             ob_tensor *dst, int64_t dst_col) {
+    BY_DTYPE(src, k_copy_columns, rows, cols, src->data, src->numel / rows, src_col, dst->data,
+             dst->numel / rows, dst_col);
+}
+static void cpu_add_diagonal(ob_tensor *a, double value) {
+    BY_DTYPE(a, k_add_diagonal, side_of(a), value, a->data);
+}
+static double cpu_trace(const ob_tensor *a) { return BY_DTYPE(a, k_trace, side_of(a), a->data); }
+static double cpu_dot(const ob_tensor *x, const ob_tensor *y) {
+    return BY_DTYPE(x, k_dot, x->numel, x->data, y->data);
+}
+static void cpu_mul(const ob_tensor *a, const ob_tensor *b, ob_tensor *y) {
+    BY_DTYPE(a, k_mul, y->numel, a->data, b->data, y->data);
+}
+static void cpu_outer_inverse(const ob_tensor *u, const ob_tensor *v, double shift, ob_tensor *out) {
+    BY_DTYPE(u, k_outer_inverse, u->numel, v->numel, u->data, v->data, shift, out->data);
+}
+
 static const ob_backend cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -207,6 +279,16 @@ static const ob_backend cpu_backend = {
     .softmax_xent_forward = cpu_xent_forward,
     .softmax_xent_backward = cpu_xent_backward,
     .sgd_update = cpu_sgd_update,
+    .gemm = cpu_gemm,
+    .syrk = cpu_syrk,
+    .sym_eigen = cpu_sym_eigen,
+    .spd_inverse = cpu_spd_inverse,
+    .copy_columns = cpu_copy_columns,
+    .add_diagonal = cpu_add_diagonal,
+    .trace = cpu_trace,
+    .dot = cpu_dot,
+    .mul = cpu_mul,
+    .outer_inverse = cpu_outer_inverse,
 };
 
 const ob_backend *ob_backend_get(ob_device device) {

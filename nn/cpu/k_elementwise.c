@@ -1,7 +1,7 @@
 /* Element-wise kernels and reductions. Loops are split statically over
  * threads, so every element is computed the same way whatever the thread
- * count; the one reduction (sumsq) accumulates per fixed-size chunk and adds
- * the chunks in order, so it is bit-identical for any thread count too. */
+ * count; the reductions (sumsq, dot) accumulate per fixed-size chunk and
+ * add the chunks in order, so they are bit-identical for any thread count too. */
 #include "nn/cpu/real.h"
 #include "nn/cpu/kernels.h"
 
@@ -26,23 +26,44 @@ void OB_FN(k_axpy)(int64_t n, ob_real alpha, const ob_real *x, ob_real *y) {
     for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
-#define SUMSQ_CHUNK 4096
+#define REDUCE_CHUNK 4096
 
 /* sum x^2 in double: per-chunk partial sums, then added in chunk order.
  * Chunks are dealt round-robin (static, 1) so the ordered adds interleave
  * with the work instead of serialising whole thread ranges. */
 double OB_FN(k_sumsq)(int64_t n, const ob_real *x) {
-    int64_t chunks = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+    int64_t chunks = (n + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
     double total = 0.0;
 #pragma omp parallel for ordered schedule(static, 1)
     for (int64_t c = 0; c < chunks; c++) {
-        int64_t end = (c + 1) * SUMSQ_CHUNK < n ? (c + 1) * SUMSQ_CHUNK : n;
+        int64_t end = (c + 1) * REDUCE_CHUNK < n ? (c + 1) * REDUCE_CHUNK : n;
         double partial = 0.0;
-        for (int64_t i = c * SUMSQ_CHUNK; i < end; i++) partial += (double)x[i] * x[i];
+        for (int64_t i = c * REDUCE_CHUNK; i < end; i++) partial += (double)x[i] * x[i];
 #pragma omp ordered
         total += partial;
     }
     return total;
+}
+
+/* sum x*y in double, chunked and ordered like sumsq */
+double OB_FN(k_dot)(int64_t n, const ob_real *x, const ob_real *y) {
+    int64_t chunks = (n + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+    double total = 0.0;
+#pragma omp parallel for ordered schedule(static, 1)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t end = (c + 1) * REDUCE_CHUNK < n ? (c + 1) * REDUCE_CHUNK : n;
+        double partial = 0.0;
+        for (int64_t i = c * REDUCE_CHUNK; i < end; i++) partial += (double)x[i] * y[i];
+#pragma omp ordered
+        total += partial;
+    }
+    return total;
+}
+
+/* y = a * b */
+void OB_FN(k_mul)(int64_t n, const ob_real *a, const ob_real *b, ob_real *y) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
 }
 
 /* y = max(x, 0) */

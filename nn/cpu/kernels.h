@@ -10,6 +10,8 @@ void OB_FN(k_copy)(int64_t n, const ob_real *src, ob_real *dst);
 void OB_FN(k_scale)(int64_t n, ob_real alpha, ob_real *x);
 void OB_FN(k_axpy)(int64_t n, ob_real alpha, const ob_real *x, ob_real *y);
 double OB_FN(k_sumsq)(int64_t n, const ob_real *x);
+double OB_FN(k_dot)(int64_t n, const ob_real *x, const ob_real *y);
+void OB_FN(k_mul)(int64_t n, const ob_real *a, const ob_real *b, ob_real *y);
 void OB_FN(k_relu_forward)(int64_t n, const ob_real *x, ob_real *y);
 void OB_FN(k_relu_backward)(int64_t n, const ob_real *y, const ob_real *dy, ob_real *dx);
 void OB_FN(k_add_forward)(int64_t n, const ob_real *a, const ob_real *b, ob_real *y);
@@ -54,3 +56,17 @@ void OB_FN(k_softmax_xent_backward)(int64_t batch, int64_t classes, const ob_rea
 
 void OB_FN(k_sgd_update)(int64_t n, ob_real *param, const ob_real *grad, ob_real *momentum_buf, double lr,
                          double momentum, double l2_decay, double decoupled_decay, int nesterov);
+
+void OB_FN(k_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha, const ob_real *a,
+                   const ob_real *b, double beta, ob_real *c);
+void OB_FN(k_syrk)(int64_t rows, int64_t n, double alpha, const ob_real *x, double beta, ob_real *c);
+void OB_FN(k_sym_eigen_workspace)(int64_t n, int64_t *work_elements, int64_t *iwork_elements);
+int OB_FN(k_sym_eigen)(int64_t n, ob_real *q, ob_real *d, ob_real *work, int64_t work_elements,
+                       int32_t *iwork, int64_t iwork_elements);
+int OB_FN(k_spd_inverse)(int64_t n, ob_real *a);
+void OB_FN(k_copy_columns)(int64_t rows, int64_t cols, const ob_real *src, int64_t src_ld, int64_t src_col,
+                           ob_real *dst, int64_t dst_ld, int64_t dst_col);
+void OB_FN(k_add_diagonal)(int64_t n, ob_real value, ob_real *a);
+double OB_FN(k_trace)(int64_t n, const ob_real *a);
+void OB_FN(k_outer_inverse)(int64_t rows, int64_t cols, const ob_real *u, const ob_real *v, double shift,
+                            ob_real *out);

@@ -471,15 +471,16 @@ static void test_to_ini_format(void) {
     CHECK(strstr(text, "\n[sgd]\nlr = 0.1\nmomentum = 0.9\n") != NULL);
     const char *run = strstr(text, "[run]"), *data = strstr(text, "[data]"), *model = strstr(text, "[model]");
     const char *schedule = strstr(text, "[schedule]"), *sgd = strstr(text, "[sgd]");
-    const char *debug = strstr(text, "[debug]");
-    CHECK(run && data && model && schedule && sgd && debug);
-    CHECK(run < data && data < model && model < schedule && schedule < sgd && sgd < debug);
+    const char *dist = strstr(text, "[dist]"), *kfac = strstr(text, "[kfac]"), *debug = strstr(text, "[debug]");
+    CHECK(run && data && model && schedule && sgd && dist && kfac && debug);
+    CHECK(run < data && data < model && model < schedule && schedule < sgd && sgd < dist && dist < kfac &&
+          kfac < debug);
     CHECK(strstr(data + 1, "[data]") == NULL);
     int count, lines = 0;
     ob_config_keys(&count);
     for (const char *c = text; *c; c++)
         lines += *c == '\n';
-    CHECK(lines == count + 6); /* one line per key plus six section headers */
+    CHECK(lines == count + 8); /* one line per key plus eight section headers */
     free(text);
     ob_config_free(cfg);
 }

@@ -1,0 +1,440 @@
+/* The K-FAC preconditioner of a run: per-layer state, the update schedule
+ * and the distribution of work that ob_kfac_assign decided (ob_kfac.h).
+ * The per-layer arithmetic is in kfac_layer.c. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/ob_backend.h"
+#include "optimizers/kfac/kfac_layer.h"
+#include "optimizers/kfac/ob_kfac.h"
+
+typedef struct {
+    ob_kfac_layer layer;
+    const ob_kfac_slot *slot;
+    bool builds_factors; /* KAISA: every rank; DP: the owner */
+    bool grad_worker;    /* holds the inverses and preconditions */
+    ob_tensor *a, *g;    /* running-average factors (kfac_factors) */
+    /* kfac_inverses: eigen method q_a, d_a, q_g, d_g (+ outer); inverse method a_inv, g_inv */
+    ob_tensor *q_a, *d_a, *q_g, *d_g, *outer, *a_inv, *g_inv;
+} slot_state;
+
+struct ob_kfac {
+    ob_ctx *ctx;
+    ob_params *params;
+    ob_comm *world, *worker_group, *receiver_group; /* groups: KAISA with more than one rank */
+    ob_kfac_config config;
+    ob_kfac_assignment assignment;
+    int64_t steps_per_epoch;
+    int rank, world_size;
+    slot_state *slots;
+    ob_tensor *updates; /* F64 [2]: factor updates and inverse updates done */
+    double seconds[OB_KFAC_PHASE_COUNT];
+    int64_t calls[OB_KFAC_PHASE_COUNT];
+};
+
+/* Monotonic seconds (the harness has its own clock; the optimizers do not
+ * depend on the harness). */
+static double now_seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
+static double phase_end(ob_kfac *kfac, ob_kfac_phase phase, double started) {
+    double now = now_seconds();
+    kfac->seconds[phase] += now - started;
+    kfac->calls[phase]++;
+    return now;
+}
+
+/* ---- construction ---- */
+
+static ob_tensor *persistent(ob_kfac *kfac, ob_mem_category category, int64_t rows, int64_t cols) {
+    ob_dtype dtype = ob_params_dtype(kfac->params);
+    return cols ? ob_tensor_new(kfac->ctx, category, dtype, OB_SHAPE(rows, cols))
+                : ob_tensor_new(kfac->ctx, category, dtype, OB_SHAPE(rows));
+}
+
+static void set_identity(ob_tensor *t) {
+    const ob_backend *backend = ob_backend_of(t);
+    backend->fill(t, 0.0);
+    int64_t n = t->shape[0];
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == OB_F64)
+            ob_f64(t)[i * n + i] = 1.0;
+        else
+            ob_f32(t)[i * n + i] = 1.0f;
+    }
+}
+
+/* Allocates what this rank holds for one slot; false when out of memory. */
+static bool allocate_slot(ob_kfac *kfac, slot_state *s) {
+    int64_t a = s->slot->a_dim, g = s->slot->g_dim;
+    if (s->builds_factors || kfac->assignment.variant == OB_KFAC_KAISA) {
+        s->a = persistent(kfac, OB_MEM_KFAC_FACTORS, a, a);
+        s->g = persistent(kfac, OB_MEM_KFAC_FACTORS, g, g);
+        if (!s->a || !s->g) return false;
+        set_identity(s->a);
+        set_identity(s->g);
+    }
+    if (!s->grad_worker) return true;
+    if (kfac->config.method == OB_KFAC_INVERSE) {
+        s->a_inv = persistent(kfac, OB_MEM_KFAC_INVERSES, a, a);
+        s->g_inv = persistent(kfac, OB_MEM_KFAC_INVERSES, g, g);
+        return s->a_inv && s->g_inv;
+    }
+    s->q_a = persistent(kfac, OB_MEM_KFAC_INVERSES, a, a);
+    s->d_a = persistent(kfac, OB_MEM_KFAC_INVERSES, a, 0);
+    s->q_g = persistent(kfac, OB_MEM_KFAC_INVERSES, g, g);
+    s->d_g = persistent(kfac, OB_MEM_KFAC_INVERSES, g, 0);
+    if (kfac->config.eigen_outer) s->outer = persistent(kfac, OB_MEM_KFAC_INVERSES, g, a);
+    return s->q_a && s->d_a && s->q_g && s->d_g && (!kfac->config.eigen_outer || s->outer);
+}
+
+/* KAISA's groups: grad-worker group j is ranks [j*workers, (j+1)*workers);
+ * receiver group k is the ranks at offset k of every worker group, ordered
+ * by rank, so a layer of group j is broadcast from member j. */
+static int split_groups(ob_kfac *kfac, char *err, size_t err_len) {
+    int workers = kfac->assignment.grad_workers;
+    if (kfac->assignment.variant != OB_KFAC_KAISA || kfac->world_size == 1) return 0;
+    if (ob_comm_split(kfac->world, kfac->rank / workers, kfac->rank, &kfac->worker_group) ||
+        ob_comm_split(kfac->world, kfac->rank % workers, kfac->rank, &kfac->receiver_group)) {
+        snprintf(err, err_len, "K-FAC groups: %s", ob_comm_error(kfac->world));
+        return 1;
+    }
+    return 0;
+}
+
+ob_kfac *ob_kfac_new(ob_ctx *ctx, ob_params *params, ob_comm *comm, const ob_kfac_config *config,
+                     int64_t steps_per_epoch, int *code, char *err, size_t err_len) {
+    ob_kfac *kfac = calloc(1, sizeof *kfac);
+    *code = 1;
+    if (!kfac) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    *kfac = (ob_kfac){.ctx = ctx, .params = params, .world = comm, .config = *config,
+                      .steps_per_epoch = steps_per_epoch, .rank = ob_comm_rank(comm),
+                      .world_size = ob_comm_size(comm)};
+    int rc = ob_kfac_assign(config, params, kfac->world_size, &kfac->assignment, err, err_len);
+    if (rc) {
+        *code = rc;
+        free(kfac);
+        return NULL;
+    }
+    if (ob_params_dtype(params) != OB_F32 && ob_params_dtype(params) != OB_F64) {
+        snprintf(err, err_len, "K-FAC: parameters must be F32 or F64");
+        *code = 2;
+        ob_kfac_free(ctx, kfac);
+        return NULL;
+    }
+    int n = kfac->assignment.n_slots;
+    kfac->slots = calloc((size_t)(n ? n : 1), sizeof *kfac->slots);
+    /* The counters are bookkeeping, not factors: kfac_factors then holds
+     * exactly the factor bytes `optbench plan` predicts. */
+    kfac->updates = ob_tensor_new(ctx, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(2));
+    bool ok = kfac->slots && kfac->updates;
+    for (int i = 0; ok && i < n; i++) {
+        slot_state *s = &kfac->slots[i];
+        s->slot = &kfac->assignment.slots[i];
+        ob_kfac_layer_describe(ob_params_layer_at(params, s->slot->layer_index), &s->layer);
+        s->grad_worker = ob_kfac_is_grad_worker(&kfac->assignment, s->slot, kfac->rank);
+        s->builds_factors = kfac->assignment.variant == OB_KFAC_KAISA || s->grad_worker;
+        ok = allocate_slot(kfac, s);
+    }
+    if (!ok) snprintf(err, err_len, "out of memory for K-FAC state");
+    if (ok && split_groups(kfac, err, err_len)) ok = false;
+    if (!ok) {
+        ob_kfac_free(ctx, kfac);
+        return NULL;
+    }
+    *code = 0;
+    return kfac;
+}
+
+void ob_kfac_free(ob_ctx *ctx, ob_kfac *kfac) {
+    if (!kfac) return;
+    for (int i = 0; kfac->slots && i < kfac->assignment.n_slots; i++) {
+        slot_state *s = &kfac->slots[i];
+        ob_tensor *held[] = {s->a, s->g, s->q_a, s->d_a, s->q_g, s->d_g, s->outer, s->a_inv, s->g_inv};
+        for (size_t t = 0; t < sizeof held / sizeof held[0]; t++)
+            if (held[t]) ob_tensor_free(ctx, held[t]);
+        s->layer.layer->capture = false;
+    }
+    if (kfac->updates) ob_tensor_free(ctx, kfac->updates);
+    ob_comm_free(kfac->receiver_group);
+    ob_comm_free(kfac->worker_group);
+    free(kfac->slots);
+    ob_kfac_assignment_free(&kfac->assignment);
+    free(kfac);
+}
+
+const ob_kfac_assignment *ob_kfac_get_assignment(const ob_kfac *kfac) { return &kfac->assignment; }
+
+/* ---- the schedule ---- */
+
+static double epoch_of(const ob_kfac *kfac, int64_t step) { return (double)step / (double)kfac->steps_per_epoch; }
+
+static bool due(const ob_kfac *kfac, const ob_kfac_piecewise *interval, int64_t step) {
+    int64_t every = (int64_t)ob_kfac_piecewise_at(interval, epoch_of(kfac, step));
+    return every > 0 && step % every == 0;
+}
+
+void ob_kfac_before_forward(ob_kfac *kfac, int64_t step) {
+    bool capture = due(kfac, &kfac->config.factor_update_steps, step);
+    for (int i = 0; i < kfac->assignment.n_slots; i++) {
+        slot_state *s = &kfac->slots[i];
+        s->layer.layer->capture = capture && s->builds_factors;
+        s->layer.layer->captured_input = NULL;
+        s->layer.layer->captured_grad_output = NULL;
+    }
+}
+
+/* ---- factors ---- */
+
+static ob_tensor *workspace(ob_kfac *kfac, int64_t rows, int64_t cols) {
+    ob_dtype dtype = ob_params_dtype(kfac->params);
+    return cols ? ob_tensor_temp(kfac->ctx, OB_MEM_WORKSPACE, dtype, OB_SHAPE(rows, cols))
+                : ob_tensor_temp(kfac->ctx, OB_MEM_WORKSPACE, dtype, OB_SHAPE(rows));
+}
+
+/* Averages a symmetric batch factor over the world; with symmetric_comm only
+ * its upper triangle travels (packed row by row). */
+static int allreduce_factor(ob_kfac *kfac, ob_tensor *factor) {
+    int64_t n = factor->shape[0];
+    size_t element = ob_dtype_size(factor->dtype);
+    char *data = factor->data;
+    if (!kfac->config.symmetric_comm) {
+        if (ob_comm_allreduce_sum(kfac->world, data, n * n, factor->dtype, OB_COMM_FACTORS)) return -1;
+    } else {
+        ob_tensor *packed = workspace(kfac, n * (n + 1) / 2, 0);
+        if (!packed) return -1;
+        char *p = packed->data;
+        for (int64_t i = 0; i < n; i++, p += (size_t)(n - i + 1) * element)
+            memcpy(p, data + (size_t)(i * n + i) * element, (size_t)(n - i) * element);
+        if (ob_comm_allreduce_sum(kfac->world, packed->data, packed->numel, factor->dtype, OB_COMM_FACTORS))
+            return -1;
+        p = packed->data;
+        for (int64_t i = 0; i < n; i++, p += (size_t)(n - i + 1) * element) {
+            memcpy(data + (size_t)(i * n + i) * element, p, (size_t)(n - i) * element);
+            for (int64_t j = i + 1; j < n; j++) /* mirror row i's tail into column i */
+                memcpy(data + (size_t)(j * n + i) * element, data + (size_t)(i * n + j) * element, element);
+        }
+    }
+    ob_backend_of(factor)->scale(1.0 / kfac->world_size, factor);
+    return 0;
+}
+
+static int update_factors(ob_kfac *kfac, int64_t step) {
+    double decay = ob_kfac_piecewise_at(&kfac->config.factor_decay, epoch_of(kfac, step));
+    bool reduce = kfac->assignment.variant == OB_KFAC_KAISA && kfac->world_size > 1;
+    for (int i = 0; i < kfac->assignment.n_slots; i++) {
+        slot_state *s = &kfac->slots[i];
+        if (!s->builds_factors) continue;
+        if (!s->layer.layer->captured_input || !s->layer.layer->captured_grad_output) {
+            ob_ctx_set_error(kfac->ctx, "K-FAC: layer %s captured nothing this step", s->layer.layer->name);
+            return -1;
+        }
+        double t = now_seconds();
+        ob_tensor *a_batch = workspace(kfac, s->slot->a_dim, s->slot->a_dim);
+        ob_tensor *g_batch = workspace(kfac, s->slot->g_dim, s->slot->g_dim);
+        if (!a_batch || !g_batch) return -1;
+        if (ob_kfac_batch_factors(kfac->ctx, &s->layer, a_batch, g_batch)) return -1;
+        t = phase_end(kfac, OB_KFAC_PHASE_FACTORS, t);
+        if (reduce && (allreduce_factor(kfac, a_batch) || allreduce_factor(kfac, g_batch))) {
+            ob_ctx_set_error(kfac->ctx, "K-FAC factor all-reduce: %s", ob_comm_error(kfac->world));
+            return -1;
+        }
+        if (reduce) t = phase_end(kfac, OB_KFAC_PHASE_FACTOR_COMM, t);
+        ob_kfac_running_average(decay, a_batch, s->a);
+        ob_kfac_running_average(decay, g_batch, s->g);
+        phase_end(kfac, OB_KFAC_PHASE_FACTORS, t);
+    }
+    ob_f64(kfac->updates)[0] += 1;
+    return 0;
+}
+
+/* ---- inverses ---- */
+
+/* The rank that computes one factor's decomposition, and its position in
+ * the layer's grad-worker group. */
+static int group_root(const ob_kfac *kfac, int worker) { return worker % kfac->assignment.grad_workers; }
+
+static int broadcast_in_group(ob_kfac *kfac, ob_tensor *t, int worker) {
+    if (!kfac->worker_group || ob_comm_size(kfac->worker_group) == 1) return 0;
+    return ob_comm_broadcast(kfac->worker_group, t->data, t->numel, t->dtype, group_root(kfac, worker),
+                             OB_COMM_INVERSES);
+}
+
+/* This rank's share of one slot's decompositions, then their broadcast to
+ * the layer's other grad workers. */
+static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
+    const ob_kfac_slot *slot = s->slot;
+    bool eigen = kfac->config.method == OB_KFAC_EIGEN;
+    double t = now_seconds();
+    if (kfac->assignment.variant == OB_KFAC_DP && !eigen) {
+        /* DP-KFAC's inverse variant: factored Tikhonov damping */
+        if (ob_kfac_dp_damped_inverses(kfac->ctx, s->a, s->g, damping, s->a_inv, s->g_inv)) return -1;
+    } else {
+        if (kfac->rank == slot->a_worker &&
+            (eigen ? ob_kfac_eigen(kfac->ctx, s->a, s->q_a, s->d_a)
+                   : ob_kfac_damped_inverse(kfac->ctx, s->a, damping, s->a_inv)))
+            return -1;
+        if (kfac->rank == slot->g_worker &&
+            (eigen ? ob_kfac_eigen(kfac->ctx, s->g, s->q_g, s->d_g)
+                   : ob_kfac_damped_inverse(kfac->ctx, s->g, damping, s->g_inv)))
+            return -1;
+    }
+    t = phase_end(kfac, OB_KFAC_PHASE_INVERSES, t);
+    if (kfac->assignment.variant == OB_KFAC_KAISA && kfac->assignment.grad_workers > 1) {
+        int rc = eigen ? broadcast_in_group(kfac, s->q_a, slot->a_worker) |
+                             broadcast_in_group(kfac, s->d_a, slot->a_worker) |
+                             broadcast_in_group(kfac, s->q_g, slot->g_worker) |
+                             broadcast_in_group(kfac, s->d_g, slot->g_worker)
+                       : broadcast_in_group(kfac, s->a_inv, slot->a_worker) |
+                             broadcast_in_group(kfac, s->g_inv, slot->g_worker);
+        if (rc) {
+            ob_ctx_set_error(kfac->ctx, "K-FAC inverse broadcast: %s", ob_comm_error(kfac->worker_group));
+            return -1;
+        }
+        t = phase_end(kfac, OB_KFAC_PHASE_INVERSE_COMM, t);
+    }
+    if (eigen && kfac->config.eigen_outer) {
+        ob_kfac_eigen_outer(s->d_g, s->d_a, damping, s->outer);
+        phase_end(kfac, OB_KFAC_PHASE_INVERSES, t);
+    }
+    return 0;
+}
+
+static int update_inverses(ob_kfac *kfac, int64_t step) {
+    double damping = ob_kfac_piecewise_at(&kfac->config.damping, epoch_of(kfac, step));
+    for (int i = 0; i < kfac->assignment.n_slots; i++)
+        if (kfac->slots[i].grad_worker && decompose_slot(kfac, &kfac->slots[i], damping)) return -1;
+    ob_f64(kfac->updates)[1] += 1;
+    return 0;
+}
+
+/* ---- preconditioning ---- */
+
+static int precondition_slot(ob_kfac *kfac, slot_state *s, const ob_tensor *grad, double damping,
+                             ob_tensor *out) {
+    if (kfac->config.method == OB_KFAC_INVERSE)
+        return ob_kfac_precondition_inverse(kfac->ctx, s->g_inv, s->a_inv, grad, out);
+    if (kfac->config.eigen_outer)
+        return ob_kfac_precondition_eigen_outer(kfac->ctx, s->q_g, s->q_a, s->outer, grad, out);
+    return ob_kfac_precondition_eigen(kfac->ctx, s->q_g, s->d_g, s->q_a, s->d_a, damping, grad, out);
+}
+
+/* The preconditioned gradient reaches the ranks that did not compute it:
+ * DP from the owner over the world, KAISA from grad worker k of the layer's
+ * group to receiver group k. */
+static int share_preconditioned(ob_kfac *kfac, const slot_state *s, ob_tensor *v) {
+    if (kfac->assignment.grad_workers == kfac->world_size) return 0;
+    if (kfac->assignment.variant == OB_KFAC_DP)
+        return ob_comm_broadcast(kfac->world, v->data, v->numel, v->dtype, s->slot->group, OB_COMM_PRECOND_GRADS);
+    return ob_comm_broadcast(kfac->receiver_group, v->data, v->numel, v->dtype, s->slot->group,
+                             OB_COMM_PRECOND_GRADS);
+}
+
+/* KL clipping (KAISA): nu = min(1, sqrt(kl_clip / |sum v.g lr^2|)) over all
+ * K-FAC layers, computed alike on every rank from the shared v and g. */
+static double kl_scale(const ob_kfac *kfac, double vg_sum, double lr) {
+    double kl = fabs(vg_sum * lr * lr);
+    if (kfac->config.kl_clip <= 0 || kl == 0) return 1.0;
+    return fmin(1.0, sqrt(kfac->config.kl_clip / kl));
+}
+
+static int precondition_all(ob_kfac *kfac, int64_t step, double lr) {
+    double damping = ob_kfac_piecewise_at(&kfac->config.damping, epoch_of(kfac, step));
+    int n = kfac->assignment.n_slots;
+    ob_tensor **preconditioned = ob_arena_alloc(kfac->ctx, sizeof *preconditioned * (size_t)(n ? n : 1),
+                                                OB_MEM_WORKSPACE);
+    if (!preconditioned) return -1;
+    double vg_sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        slot_state *s = &kfac->slots[i];
+        double t = now_seconds();
+        ob_tensor *grad = workspace(kfac, s->slot->g_dim, s->slot->a_dim);
+        ob_tensor *v = workspace(kfac, s->slot->g_dim, s->slot->a_dim);
+        if (!grad || !v) return -1;
+        ob_kfac_gather_grad(&s->layer, grad);
+        if (s->grad_worker && precondition_slot(kfac, s, grad, damping, v)) return -1;
+        t = phase_end(kfac, OB_KFAC_PHASE_PRECONDITION, t);
+        if (share_preconditioned(kfac, s, v)) {
+            ob_ctx_set_error(kfac->ctx, "K-FAC gradient broadcast: %s", ob_comm_error(kfac->world));
+            return -1;
+        }
+        t = now_seconds();
+        vg_sum += ob_kfac_kl_term(grad, v);
+        preconditioned[i] = v;
+        phase_end(kfac, OB_KFAC_PHASE_PRECONDITION, t);
+    }
+    double t = now_seconds(), nu = kl_scale(kfac, vg_sum, lr);
+    for (int i = 0; i < n; i++) {
+        if (nu != 1.0) ob_backend_of(preconditioned[i])->scale(nu, preconditioned[i]);
+        ob_kfac_scatter_grad(&kfac->slots[i].layer, preconditioned[i]);
+    }
+    phase_end(kfac, OB_KFAC_PHASE_PRECONDITION, t);
+    return 0;
+}
+
+int ob_kfac_precondition(ob_kfac *kfac, int64_t step, double lr) {
+    if (due(kfac, &kfac->config.factor_update_steps, step) && update_factors(kfac, step)) return -1;
+    if (due(kfac, &kfac->config.inv_update_steps, step) && update_inverses(kfac, step)) return -1;
+    if (ob_f64(kfac->updates)[1] == 0) return 0; /* no inverses yet (a resumed run between updates has them) */
+    return precondition_all(kfac, step, lr);
+}
+
+void ob_kfac_phase_times(const ob_kfac *kfac, double seconds[OB_KFAC_PHASE_COUNT],
+                         int64_t calls[OB_KFAC_PHASE_COUNT]) {
+    memcpy(seconds, kfac->seconds, sizeof kfac->seconds);
+    memcpy(calls, kfac->calls, sizeof kfac->calls);
+}
+
+/* ---- checkpoint state ---- */
+
+typedef struct {
+    const char *suffix;
+    size_t offset;
+} state_field;
+
+static const state_field state_fields[] = {
+    {"A", offsetof(slot_state, a)},         {"G", offsetof(slot_state, g)},
+    {"QA", offsetof(slot_state, q_a)},      {"dA", offsetof(slot_state, d_a)},
+    {"QG", offsetof(slot_state, q_g)},      {"dG", offsetof(slot_state, d_g)},
+    {"outer", offsetof(slot_state, outer)}, {"Ainv", offsetof(slot_state, a_inv)},
+    {"Ginv", offsetof(slot_state, g_inv)},
+};
+#define N_FIELDS (int)(sizeof state_fields / sizeof state_fields[0])
+
+static ob_tensor *field_of(const slot_state *s, int field) {
+    return *(ob_tensor *const *)((const char *)s + state_fields[field].offset);
+}
+
+int ob_kfac_state_count(const ob_kfac *kfac) {
+    int count = 1;
+    for (int i = 0; i < kfac->assignment.n_slots; i++)
+        for (int f = 0; f < N_FIELDS; f++) count += field_of(&kfac->slots[i], f) != NULL;
+    return count;
+}
+
+ob_tensor *ob_kfac_state_at(const ob_kfac *kfac, int i, char *name, size_t name_len) {
+    if (i == 0) {
+        if (name) snprintf(name, name_len, "kfac.updates");
+        return kfac->updates;
+    }
+    int index = 1;
+    for (int k = 0; k < kfac->assignment.n_slots; k++)
+        for (int f = 0; f < N_FIELDS; f++) {
+            ob_tensor *t = field_of(&kfac->slots[k], f);
+            if (!t || index++ != i) continue;
+            if (name) snprintf(name, name_len, "kfac.%s.%s", kfac->slots[k].layer.layer->name, state_fields[f].suffix);
+            return t;
+        }
+    return NULL;
+}
