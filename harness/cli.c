@@ -6,6 +6,7 @@
 
 #include "harness/ob_checkpoint.h"
 #include "harness/ob_config.h"
+#include "harness/ob_plan.h"
 #include "harness/ob_run.h"
 #include "nn/ob_ctx.h"
 #include "ob_version.h"
@@ -53,6 +54,9 @@ static void print_usage(FILE *out) {
             "  optbench run --workload W --preset P --optimizer O [--seed N] [--epochs N|--max-steps N]\n"
             "               [--target V] [--data DIR|synthetic] [--threads N] [--out FILE.h5] [--force]\n"
             "               [--checkpoint-every N] [--resume CKPT] [--config FILE.ini] [--set sec.key=value]\n"
+            "  optbench plan --workload W --preset P --ranks 1,8,64,128 [--precond kfac|dp-kfac]\n"
+            "               [--strategies comm-opt,hybrid-opt,mem-opt,dp-kfac] [--steps N] [--per-rank]\n"
+            "               [--format md|csv] [run flags, --config, --set]\n"
             "  optbench list [workloads|optimizers|presets|keys]\n"
             "  optbench --version\n\n"
             "Every flag is also a config key (optbench list keys); --set and [section] key = value in\n"
@@ -77,7 +81,7 @@ static int parse_flag(int argc, char **argv, int *i, run_args *args, char *err, 
     bool is_set = strncmp(arg, "--set", name_len) == 0 && name_len == 5;
     const flag_spec *spec = find_flag(arg, name_len);
     if (!spec && !is_config && !is_set) {
-        snprintf(err, err_len, "unknown flag %.*s for 'optbench run' (see optbench --help)", (int)name_len, arg);
+        snprintf(err, err_len, "unknown flag %.*s (see optbench --help)", (int)name_len, arg);
         return 2;
     }
     const char *value = equals ? equals + 1 : NULL;
@@ -182,6 +186,101 @@ static int cmd_run(int argc, char **argv) {
     return rc;
 }
 
+/* ---- plan ---- */
+
+/* Comma-separated positive integers into ranks. */
+static int parse_ranks(const char *text, ob_plan_options *o, char *err, size_t err_len) {
+    const char *p = text;
+    o->n_ranks = 0;
+    while (*p) {
+        char *end;
+        long value = strtol(p, &end, 10);
+        if (end == p || value < 1 || value > 1 << 20 || (*end && *end != ',') || o->n_ranks == OB_PLAN_MAX_RANKS) {
+            snprintf(err, err_len, "--ranks: expected up to %d comma-separated world sizes >= 1, got \"%s\"",
+                     OB_PLAN_MAX_RANKS, text);
+            return 2;
+        }
+        o->ranks[o->n_ranks++] = (int)value;
+        p = *end ? end + 1 : end;
+    }
+    if (o->n_ranks == 0) {
+        snprintf(err, err_len, "--ranks: expected comma-separated world sizes, got nothing");
+        return 2;
+    }
+    return 0;
+}
+
+/* Splits a comma list in place into strategies (strings point into text). */
+static int parse_strategies(char *text, ob_plan_options *o, char *err, size_t err_len) {
+    o->n_strategies = 0;
+    for (char *item = strtok(text, ","); item; item = strtok(NULL, ",")) {
+        if (o->n_strategies == OB_PLAN_MAX_STRATEGIES) {
+            snprintf(err, err_len, "--strategies: at most %d", OB_PLAN_MAX_STRATEGIES);
+            return 2;
+        }
+        o->strategies[o->n_strategies++] = item;
+    }
+    return 0;
+}
+
+/* A plan-only flag at argv[*i]: 1 when consumed, 0 when not one, -2 on bad input. */
+static int parse_plan_flag(int argc, char **argv, int *i, ob_plan_options *o, char *err, size_t err_len) {
+    const char *arg = argv[*i];
+    if (strcmp(arg, "--per-rank") == 0) {
+        o->per_rank = true;
+        return 1;
+    }
+    static const char *const valued[] = {"--ranks", "--steps", "--format", "--strategies"};
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+        if (strcmp(arg, valued[k]) != 0) continue;
+        if (*i + 1 >= argc) {
+            snprintf(err, err_len, "%s: expected a value after the flag", arg);
+            return -2;
+        }
+        char *value = argv[++*i];
+        int rc = 0;
+        if (k == 0) rc = parse_ranks(value, o, err, err_len);
+        if (k == 1) {
+            char *end;
+            o->steps = strtoll(value, &end, 10);
+            if (*end || o->steps < 1) {
+                snprintf(err, err_len, "--steps: expected a whole number of steps >= 1, got \"%s\"", value);
+                rc = 2;
+            }
+        }
+        if (k == 2) {
+            o->csv = strcmp(value, "csv") == 0;
+            if (!o->csv && strcmp(value, "md") != 0) {
+                snprintf(err, err_len, "--format: expected md or csv, got \"%s\"", value);
+                rc = 2;
+            }
+        }
+        if (k == 3) rc = parse_strategies(value, o, err, err_len);
+        return rc ? -2 : 1;
+    }
+    return 0;
+}
+
+static int cmd_plan(int argc, char **argv) {
+    char err[ERR_LEN] = "";
+    ob_plan_options options = {.ranks = {1}, .n_ranks = 1};
+    run_args args = {.items = calloc((size_t)argc + 1, sizeof(action))};
+    if (!args.items) return 1;
+    int rc = 0;
+    for (int i = 2; i < argc && !rc; i++) {
+        int plan_flag = parse_plan_flag(argc, argv, &i, &options, err, sizeof err);
+        if (plan_flag < 0) rc = 2;
+        if (plan_flag == 0) rc = parse_flag(argc, argv, &i, &args, err, sizeof err);
+    }
+    ob_config *config = NULL;
+    if (!rc) rc = resolve_config(&args, &config, err, sizeof err);
+    if (!rc) rc = ob_plan_execute(config, &options, err, sizeof err);
+    if (rc && err[0]) fprintf(stderr, "optbench: plan: %s\n", err);
+    ob_config_free(config);
+    free(args.items);
+    return rc;
+}
+
 static void list_workloads(void) {
     for (int i = 0; i < ob_workload_count(); i++)
         printf("%-10s %s\n", ob_workload_at(i)->name, ob_workload_at(i)->description);
@@ -237,7 +336,7 @@ static int cmd_list(int argc, char **argv) {
 
 /* Subcommands of DESIGN.md section 5 that later issues deliver. */
 static const char *const later_commands[][2] = {
-    {"check", "#6"}, {"report", "#6"}, {"suite", "#6"}, {"plan", "#3"}, {"data", "#5"}};
+    {"check", "#6"}, {"report", "#6"}, {"suite", "#6"}, {"data", "#5"}};
 
 int ob_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -250,11 +349,12 @@ int ob_cli_main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
     if (strcmp(argv[1], "list") == 0) return cmd_list(argc, argv);
+    if (strcmp(argv[1], "plan") == 0) return cmd_plan(argc, argv);
     for (size_t i = 0; i < sizeof later_commands / sizeof later_commands[0]; i++)
         if (strcmp(argv[1], later_commands[i][0]) == 0) {
             fprintf(stderr, "optbench: '%s' is not in this build yet (issue %s)\n", argv[1], later_commands[i][1]);
             return 2;
         }
-    fprintf(stderr, "optbench: unknown command \"%s\" (expected run or list; see optbench --help)\n", argv[1]);
+    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan or list; see optbench --help)\n", argv[1]);
     return 2;
 }

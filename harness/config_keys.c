@@ -79,12 +79,17 @@ static const ob_config_key config_keys[] = {
      .max_exclusive = true,
      .help = "label smoothing of the cross-entropy loss: fraction of the target mass spread over "
              "all classes"},
+    {.key = "model.norm", .type = OB_CFG_ENUM, .default_value = "batch", .choices = "batch|none",
+     .help = "normalisation after each convolution: batch (batch-norm) or none (no normalisation "
+             "layers; convolutions get a bias instead, and model.zero_init_residual zeroes each "
+             "block's last convolution; per-rank batches then do not change the gradient)"},
     {.key = "model.bn_momentum", .type = OB_CFG_FLOAT, .default_value = "0.1", .min = 0, .max = 1,
      .help = "batch-norm running-statistics momentum (PyTorch convention: weight of the new batch)"},
     {.key = "model.bn_eps", .type = OB_CFG_FLOAT, .default_value = "1e-5", .min = 0, .min_exclusive = true,
      .max = INFINITY, .help = "batch-norm epsilon added to the variance"},
     {.key = "model.zero_init_residual", .type = OB_CFG_BOOL, .default_value = "true",
-     .help = "start each residual block's last batch-norm scale at 0, so blocks begin as identity"},
+     .help = "start each residual block's last batch-norm scale (model.norm=none: its last "
+             "convolution's weight) at 0, so blocks begin as identity"},
 
     /* schedule: the learning rate over time (optimizers/ob_schedule.h has the formulas) */
     {.key = "schedule.kind", .type = OB_CFG_ENUM, .default_value = "cosine",

@@ -126,6 +126,7 @@ static int create_workload(run_state *r) {
         .label_smoothing = ob_config_get_float(c, "model.label_smoothing"),
         .bn_momentum = ob_config_get_float(c, "model.bn_momentum"),
         .bn_eps = ob_config_get_float(c, "model.bn_eps"),
+        .norm = ob_config_get_str(c, "model.norm"),
         .zero_init_residual = ob_config_get_bool(c, "model.zero_init_residual"),
         .global_batch = r->global_batch,
         .rank = r->rank,

@@ -27,6 +27,9 @@ typedef struct {
     bool augment, hflip;
     int crop_padding;
     double label_smoothing, bn_momentum, bn_eps;
+    /* model.norm: "batch" (also NULL or "") or "none" (no normalisation
+     * layers; convolutions get biases instead) */
+    const char *norm;
     bool zero_init_residual;
     int64_t global_batch;
     int rank, world_size;

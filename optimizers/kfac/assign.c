@@ -17,15 +17,21 @@ double ob_kfac_piecewise_at(const ob_kfac_piecewise *p, double epoch) {
     return p->value[piece];
 }
 
-/* Whether name matches one of the comma-separated fnmatch patterns. */
+/* Whether name matches one of the comma-separated fnmatch patterns. Blanks
+ * around a pattern are dropped ("conv1, fc" is "conv1" and "fc"; layer names
+ * have none); NULL, like "", is no pattern. */
 static bool skipped(const char *patterns, const char *name) {
     char pattern[OB_LAYER_NAME_MAX * 2];
-    const char *p = patterns;
+    const char *p = patterns ? patterns : "";
     while (*p) {
         size_t length = strcspn(p, ",");
-        if (length > 0 && length < sizeof pattern) {
-            memcpy(pattern, p, length);
-            pattern[length] = '\0';
+        const char *start = p;
+        size_t kept = length;
+        while (kept > 0 && (*start == ' ' || *start == '\t')) start++, kept--;
+        while (kept > 0 && (start[kept - 1] == ' ' || start[kept - 1] == '\t')) kept--;
+        if (kept > 0 && kept < sizeof pattern) {
+            memcpy(pattern, start, kept);
+            pattern[kept] = '\0';
             if (fnmatch(pattern, name, 0) == 0) return true;
         }
         p += length + (p[length] == ',');
@@ -71,12 +77,19 @@ static int compare_cost_desc(const void *a, const void *b) {
     return x[1] < y[1] ? -1 : x[1] > y[1];
 }
 
-static void place_slots(const ob_kfac_config *config, ob_kfac_assignment *assignment) {
+/* Returns 0, or 1 when out of memory. */
+static int place_slots(const ob_kfac_config *config, ob_kfac_assignment *assignment) {
     int world = assignment->world_size, workers = assignment->grad_workers, n = assignment->n_slots;
     int groups = world / workers;
     double (*order)[2] = malloc(sizeof *order * (size_t)(n ? n : 1));
     double *rank_load = calloc((size_t)world, sizeof *rank_load);
     double *group_load = calloc((size_t)groups, sizeof *group_load);
+    if (!order || !rank_load || !group_load) {
+        free(order);
+        free(rank_load);
+        free(group_load);
+        return 1;
+    }
     for (int i = 0; i < n; i++) {
         const ob_kfac_slot *s = &assignment->slots[i];
         order[i][0] = factor_cost(config->cost, s->a_dim) + factor_cost(config->cost, s->g_dim);
@@ -101,11 +114,16 @@ static void place_slots(const ob_kfac_config *config, ob_kfac_assignment *assign
     free(order);
     free(rank_load);
     free(group_load);
+    return 0;
 }
 
 int ob_kfac_assign(const ob_kfac_config *config, const ob_params *params, int world_size,
                    ob_kfac_assignment *assignment, char *err, size_t err_len) {
     memset(assignment, 0, sizeof *assignment);
+    if (world_size < 1) {
+        snprintf(err, err_len, "K-FAC: world size %d; expected at least 1 rank", world_size);
+        return 2;
+    }
     int workers = grad_workers_of(config, world_size, err, err_len);
     if (!workers) return 2;
     int n_layers = ob_params_layer_count(params);
@@ -124,7 +142,11 @@ int ob_kfac_assign(const ob_kfac_config *config, const ob_params *params, int wo
         assignment->slots[assignment->n_slots++] =
             (ob_kfac_slot){.layer_index = i, .a_dim = described.a_dim, .g_dim = described.g_dim};
     }
-    place_slots(config, assignment);
+    if (place_slots(config, assignment)) {
+        ob_kfac_assignment_free(assignment);
+        snprintf(err, err_len, "out of memory");
+        return 1;
+    }
     return 0;
 }
 

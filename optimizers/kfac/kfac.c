@@ -164,7 +164,8 @@ void ob_kfac_free(ob_ctx *ctx, ob_kfac *kfac) {
         ob_tensor *held[] = {s->a, s->g, s->q_a, s->d_a, s->q_g, s->d_g, s->outer, s->a_inv, s->g_inv};
         for (size_t t = 0; t < sizeof held / sizeof held[0]; t++)
             if (held[t]) ob_tensor_free(ctx, held[t]);
-        s->layer.layer->capture = false;
+        /* NULL for the slots after one whose allocation failed */
+        if (s->layer.layer) s->layer.layer->capture = false;
     }
     if (kfac->updates) ob_tensor_free(ctx, kfac->updates);
     ob_comm_free(kfac->receiver_group);

@@ -6,6 +6,8 @@
   h5read.py column FILE TABLE COLUMN
                                  print a column, one value per line, as exact hex floats
   h5read.py rows FILE TABLE      print a table's row count
+  h5read.py table FILE TABLE     print a table, one row per line, fields separated by spaces
+                                 (strings as text, floats as repr, integers in decimal)
 """
 import sys
 
@@ -30,6 +32,14 @@ TABLES = {
 
 def text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def field(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return text(value)
 
 
 def schema(path):
@@ -65,6 +75,9 @@ def main(argv):
                 print(float(v).hex() if isinstance(v, (float, np.floating)) else text(v))
         elif command == "rows":
             print(f[argv[3]].shape[0])
+        elif command == "table":
+            for row in f[argv[3]]:
+                print(" ".join(field(v) for v in row))
         else:
             print(f"unknown command {command}")
             return 2

@@ -19,8 +19,12 @@ typedef struct {
 
 typedef struct ob_resnet ob_resnet;
 
-ob_resnet *ob_resnet_new(ob_ctx *ctx, ob_params *params, const ob_resnet_spec *spec, double bn_momentum,
-                         double bn_eps, bool zero_init_residual);
+/* batch_norm false (model.norm=none): no batch-norm layers; every convolution
+ * gets a bias instead, and zero_init_residual zeroes each block's last
+ * convolution instead of its last batch-norm scale. bn_momentum and bn_eps
+ * are then unused. */
+ob_resnet *ob_resnet_new(ob_ctx *ctx, ob_params *params, const ob_resnet_spec *spec, bool batch_norm,
+                         double bn_momentum, double bn_eps, bool zero_init_residual);
 void ob_resnet_free(ob_resnet *model);
 /* x [N, H, W, in_channels] -> logits [N, classes] */
 ob_tensor *ob_resnet_forward(ob_ctx *ctx, ob_resnet *model, ob_tensor *x, bool training);

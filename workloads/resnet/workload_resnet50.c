@@ -95,7 +95,7 @@ static ob_tensor *image_batch(ob_ctx *ctx, const ob_image_data *data, int64_t ba
 
 static int64_t resnet_count_params(ob_ctx *ctx, const char *preset) {
     ob_params *params = ob_params_new(OB_F32);
-    ob_resnet *model = params ? ob_resnet_new(ctx, params, spec_for(preset), 0.1, 1e-5, false) : NULL;
+    ob_resnet *model = params ? ob_resnet_new(ctx, params, spec_for(preset), true, 0.1, 1e-5, false) : NULL;
     int64_t count = model ? ob_params_numel(params) : -1;
     ob_resnet_free(model);
     ob_params_free(ctx, params);
@@ -128,6 +128,13 @@ static int resnet_create(ob_ctx *ctx, const ob_workload_options *options, ob_wor
         free(run);
         return 2;
     }
+    const char *norm = options->norm && options->norm[0] ? options->norm : "batch";
+    bool batch_norm = strcmp(norm, "batch") == 0;
+    if (!batch_norm && strcmp(norm, "none") != 0) {
+        snprintf(err, err_len, "model.norm: expected one of batch, none, got \"%s\"", norm);
+        free(run);
+        return 2;
+    }
     int rc = load_data(ctx, run, err, err_len);
     if (rc) {
         resnet_destroy(ctx, run);
@@ -135,8 +142,8 @@ static int resnet_create(ob_ctx *ctx, const ob_workload_options *options, ob_wor
     }
     const ob_resnet_spec *spec = spec_for(options->preset);
     run->params = ob_params_new(OB_F32);
-    run->model = run->params ? ob_resnet_new(ctx, run->params, spec, options->bn_momentum, options->bn_eps,
-                                             options->zero_init_residual)
+    run->model = run->params ? ob_resnet_new(ctx, run->params, spec, batch_norm, options->bn_momentum,
+                                             options->bn_eps, options->zero_init_residual)
                              : NULL;
     int64_t local_batch = options->global_batch / options->world_size;
     run->images = run->model ? image_batch(ctx, run->data, local_batch) : NULL;

@@ -1,0 +1,15 @@
+/* Config sections as the structs the workloads and optimizers take, shared
+ * by `optbench run` and `optbench plan` so both build the same thing. */
+#ifndef OB_RUN_OPTIONS_H
+#define OB_RUN_OPTIONS_H
+
+#include "harness/ob_config.h"
+#include "optimizers/ob_optimizer.h"
+#include "workloads/ob_workload.h"
+
+/* The run, data and model sections for rank of world_size. Strings point
+ * into cfg, which must outlive the result. */
+ob_workload_options ob_run_workload_options(const ob_config *cfg, int rank, int world_size);
+ob_sgd_config ob_run_sgd_config(const ob_config *cfg);
+
+#endif

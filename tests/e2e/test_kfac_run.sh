@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# K-FAC runs in one process: determinism, checkpoint/resume between factor
+# and inverse updates, K-FAC's timing and memory rows, DP-KFAC with damped
+# inverses, and bad kfac values.
+source "$(dirname "$0")/lib.sh"
+
+kfac() { smoke --precond kfac "$@"; }
+
+# Factors every 2 steps (0, 2, 4), inverses every 3 (0, 3): the checkpoint
+# after step 4 holds factors averaged since the last update and inverses
+# from step 3 that steps 4 and 5 still use.
+CADENCE=(--max-steps 6 --seed 3 --set kfac.factor_update_steps=2 --set kfac.inv_update_steps=3)
+
+# (a) same seed and threads: the same loss sequence, bit for bit.
+check "run a" kfac "${CADENCE[@]}" --out a.h5
+check "run b" kfac "${CADENCE[@]}" --out b.h5
+for f in a b; do $H5READ column $f.h5 train loss > $f.loss; done
+check "6 losses logged" test "$(wc -l < a.loss)" -eq 6
+check "losses finite" bash -c "! grep -qiE 'nan|inf' a.loss"
+check "same seed: identical losses (bits)" cmp a.loss b.loss
+
+# (b) killed after its checkpoint, resumed: the uninterrupted sequence.
+kfac "${CADENCE[@]}" --out part.h5 --checkpoint-every 4 --set debug.kill_at_step=5 > kill.out 2>&1
+code=$?
+check "interrupted run was killed (exit 137, got $code)" test "$code" -eq 137
+check "checkpoint exists" test -s part.h5.ckpt
+check "resume completes" "$OPTBENCH" run --resume part.h5.ckpt
+check "resumed file validates" $H5READ schema part.h5
+$H5READ column part.h5 train loss > part.loss
+$H5READ column a.h5 eval metric > a.metric
+$H5READ column part.h5 eval metric > part.metric
+check "6 steps in the resumed file" test "$(wc -l < part.loss)" -eq 6
+check "resumed: identical loss sequence (bits)" cmp a.loss part.loss
+check "resumed: identical eval metrics" cmp a.metric part.metric
+check "resumed: precond attribute kept" test "$($H5READ attr part.h5 precond)" = kfac
+
+# (c) K-FAC's phases and memory categories are accounted.
+$H5READ table a.h5 timing > timing.txt
+$H5READ table a.h5 memory > memory.txt
+for phase in factors inverses precondition; do
+  check "/timing: $phase called" bash -c "awk '\$2 == \"$phase\" && \$4 > 0' timing.txt | grep -q ."
+done
+for category in kfac_factors kfac_inverses; do
+  check "/memory: $category > 0" bash -c "awk '\$2 == \"$category\" && \$3 > 0' memory.txt | grep -q ."
+done
+
+# (d) DP-KFAC with damped Cholesky inverses.
+check "dp-kfac, method inverse runs" smoke --precond dp-kfac --set kfac.method=inverse --max-steps 2 --out dp.h5
+check "dp-kfac: status final" bash -c "$H5READ attr dp.h5 status | grep -Eqx 'budget_exhausted|converged'"
+check "dp-kfac: precond attribute" test "$($H5READ attr dp.h5 precond)" = dp-kfac
+check "dp-kfac: losses finite" bash -c "$H5READ column dp.h5 train loss | grep -vqiE 'nan|inf'"
+
+# (e) bad kfac values: exit 2, one line naming the key, no output file.
+expect_bad() { # expect_bad "description" key args...
+  local what=$1 key=$2
+  shift 2
+  rm -f bad.h5
+  kfac --max-steps 2 --out bad.h5 "$@" > stdout.txt 2> stderr.txt
+  local code=$?
+  check "$what: exit code 2 (got $code)" test "$code" -eq 2
+  check "$what: one line on stderr" test "$(wc -l < stderr.txt)" -eq 1
+  check "$what: message names $key" grep -q "$key" stderr.txt
+  check "$what: no output file" test ! -e bad.h5
+}
+expect_bad "damping 0" "kfac.damping" --set kfac.damping=0
+expect_bad "fractional factor_update_steps" "kfac.factor_update_steps" --set kfac.factor_update_steps=1.5
+expect_bad "two dampings without damping_epochs" "kfac.damping" --set kfac.damping=0.1,0.01
