@@ -288,6 +288,9 @@ static void list_workloads(void) {
 
 static void list_optimizers(void) {
     printf("%-10s %s\n", "sgd", "SGD with momentum or Nesterov, L2 or decoupled weight decay");
+    printf("\npreconditioners (--precond, wrapping the optimizer; settings in the kfac section):\n");
+    printf("%-10s %s\n", "kfac", "K-FAC as KAISA distributes it (grad-worker fraction: COMM-OPT .. MEM-OPT)");
+    printf("%-10s %s\n", "dp-kfac", "DP-KFAC: one owner per layer, factors from its local batch, never sent");
 }
 
 static int list_presets(void) {

@@ -81,8 +81,9 @@ static const ob_config_key config_keys[] = {
              "all classes"},
     {.key = "model.norm", .type = OB_CFG_ENUM, .default_value = "batch", .choices = "batch|none",
      .help = "normalisation after each convolution: batch (batch-norm) or none (no normalisation "
-             "layers; convolutions get a bias instead, and model.zero_init_residual zeroes each "
-             "block's last convolution; per-rank batches then do not change the gradient)"},
+             "layers, convolutions get a bias instead; the gradient then does not depend on how the "
+             "batch is split over ranks; keep model.zero_init_residual on, without it the network "
+             "diverges)"},
     {.key = "model.bn_momentum", .type = OB_CFG_FLOAT, .default_value = "0.1", .min = 0, .max = 1,
      .help = "batch-norm running-statistics momentum (PyTorch convention: weight of the new batch)"},
     {.key = "model.bn_eps", .type = OB_CFG_FLOAT, .default_value = "1e-5", .min = 0, .min_exclusive = true,

@@ -18,6 +18,7 @@
 #include "harness/ob_grad_sync.h"
 #include "harness/ob_h5log.h"
 #include "harness/ob_kfac_options.h"
+#include "harness/ob_run_options.h"
 #include "harness/ob_progress.h"
 #include "harness/ob_provenance.h"
 #include "nn/ob_backend.h"
@@ -114,37 +115,13 @@ static int resolve_paths(run_state *r) {
 }
 
 static int create_workload(run_state *r) {
-    const ob_config *c = r->config;
-    ob_workload_options options = {
-        .preset = ob_config_get_str(c, "run.preset"),
-        .data_dir = ob_config_get_str(c, "data.dir"),
-        .train_limit = ob_config_get_int(c, "data.train_limit"),
-        .eval_limit = ob_config_get_int(c, "data.eval_limit"),
-        .augment = ob_config_get_bool(c, "data.augment"),
-        .hflip = ob_config_get_bool(c, "data.hflip"),
-        .crop_padding = (int)ob_config_get_int(c, "data.crop_padding"),
-        .label_smoothing = ob_config_get_float(c, "model.label_smoothing"),
-        .bn_momentum = ob_config_get_float(c, "model.bn_momentum"),
-        .bn_eps = ob_config_get_float(c, "model.bn_eps"),
-        .norm = ob_config_get_str(c, "model.norm"),
-        .zero_init_residual = ob_config_get_bool(c, "model.zero_init_residual"),
-        .global_batch = r->global_batch,
-        .rank = r->rank,
-        .world_size = r->world_size,
-        .seed = (uint64_t)ob_config_get_int(c, "run.seed"),
-    };
+    ob_workload_options options = ob_run_workload_options(r->config, r->rank, r->world_size);
     return r->workload->create(r->ctx, &options, &r->work, r->err, r->err_len);
 }
 
 static int create_optimizer(run_state *r) {
     const ob_config *c = r->config;
-    ob_sgd_config sgd = {
-        .momentum = ob_config_get_float(c, "sgd.momentum"),
-        .weight_decay = ob_config_get_float(c, "sgd.weight_decay"),
-        .nesterov = ob_config_get_bool(c, "sgd.nesterov"),
-        .decoupled = ob_config_get_bool(c, "sgd.decoupled"),
-        .decay_norm_and_bias = ob_config_get_bool(c, "sgd.decay_norm_and_bias"),
-    };
+    ob_sgd_config sgd = ob_run_sgd_config(c);
     ob_params *params = r->workload->params(r->work);
     r->optimizer = ob_sgd_new(r->ctx, params, &sgd);
     if (!r->optimizer) return fail(r, 2, "optimizer: %s", ob_ctx_error(r->ctx));

@@ -12,6 +12,7 @@ ob_workload_options ob_run_workload_options(const ob_config *c, int rank, int wo
         .label_smoothing = ob_config_get_float(c, "model.label_smoothing"),
         .bn_momentum = ob_config_get_float(c, "model.bn_momentum"),
         .bn_eps = ob_config_get_float(c, "model.bn_eps"),
+        .norm = ob_config_get_str(c, "model.norm"),
         .zero_init_residual = ob_config_get_bool(c, "model.zero_init_residual"),
         .global_batch = ob_config_get_int(c, "run.batch_size"),
         .rank = rank,

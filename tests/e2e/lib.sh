@@ -1,6 +1,13 @@
 # Shared by the e2e tests: $OPTBENCH is the binary, $WORK a fresh directory,
 # and check/expect_fail count results and print "N passed, M failed" at exit.
 set -u
+# ctest -j2 runs two tests at once on 2 cores, each at --threads 2. libgomp's
+# default spin-waiting then burns the cores the other threads need: measured
+# on a loaded 2-core machine, test_smoke_run took 143 s instead of 23 s, and
+# a 6-step K-FAC run spent 80 s instead of 1.4-2.4 s in its eigen-
+# decompositions (OpenBLAS's ssyevd opens many small parallel regions).
+# Passive waiting changes no result, only the time; a caller's setting wins.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 OPTBENCH=$(realpath "$1")
 H5READ="/usr/bin/python3 $(dirname "${BASH_SOURCE[0]}")/h5read.py"
 WORK=$(mktemp -d)
