@@ -28,24 +28,10 @@ void OB_FN(k_axpy)(int64_t n, ob_real alpha, const ob_real *x, ob_real *y) {
 
 #define REDUCE_CHUNK 4096
 
-/* sum x^2 in double: per-chunk partial sums, then added in chunk order.
- * Chunks are dealt round-robin (static, 1) so the ordered adds interleave
- * with the work instead of serialising whole thread ranges. */
-double OB_FN(k_sumsq)(int64_t n, const ob_real *x) {
-    int64_t chunks = (n + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
-    double total = 0.0;
-#pragma omp parallel for ordered schedule(static, 1)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t end = (c + 1) * REDUCE_CHUNK < n ? (c + 1) * REDUCE_CHUNK : n;
-        double partial = 0.0;
-        for (int64_t i = c * REDUCE_CHUNK; i < end; i++) partial += (double)x[i] * x[i];
-#pragma omp ordered
-        total += partial;
-    }
-    return total;
-}
-
-/* sum x*y in double, chunked and ordered like sumsq */
+/* sum x*y in double: per-chunk partial sums, then added in chunk order, so
+ * the result does not depend on the thread count. Chunks are dealt
+ * round-robin (static, 1) so the ordered adds interleave with the work
+ * instead of serialising whole thread ranges. */
 double OB_FN(k_dot)(int64_t n, const ob_real *x, const ob_real *y) {
     int64_t chunks = (n + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
     double total = 0.0;
@@ -59,6 +45,9 @@ double OB_FN(k_dot)(int64_t n, const ob_real *x, const ob_real *y) {
     }
     return total;
 }
+
+/* sum x^2 in double (a dot product with itself: same chunking and order) */
+double OB_FN(k_sumsq)(int64_t n, const ob_real *x) { return OB_FN(k_dot)(n, x, x); }
 
 /* y = a * b */
 void OB_FN(k_mul)(int64_t n, const ob_real *a, const ob_real *b, ob_real *y) {

@@ -27,7 +27,8 @@ sgd_path, kfac_path, steps, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def load(path):
     with h5py.File(path, "r") as f:
         phases = {r["phase"].decode(): float(r["seconds"]) for r in f["timing"][:] if r["rank"] == 0}
-        return float(f.attrs["train_s"]), phases, f.attrs["cpu_model"]
+        cpu = f.attrs["cpu_model"]
+        return float(f.attrs["train_s"]), phases, cpu.decode() if isinstance(cpu, bytes) else cpu
 sgd_s, sgd_phases, cpu = load(sgd_path)
 kfac_s, kfac_phases, _ = load(kfac_path)
 print(f"workstation ResNet-50, batch 128, {steps} steps, {threads} threads, {cpu}")

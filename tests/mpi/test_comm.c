@@ -16,26 +16,12 @@
 
 #include "harness/comm/ob_comm.h"
 
-#include "ob_check.h"
+#include "mpi/mpi_check.h"
 
 #define RANKS 4
 #define MAX_ELEMENTS 64
 
 static const ob_dtype dtypes[] = {OB_F32, OB_F64, OB_I32};
-static int my_rank;
-
-/* check() with a printf-style description prefixed by this rank. */
-static void checkf(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void checkf(bool ok, const char *fmt, ...) {
-    char what[512];
-    int n = snprintf(what, sizeof what, "rank %d: ", my_rank);
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what + n, sizeof what - (size_t)n, fmt, args);
-    va_end(args);
-    check(ok, what);
-}
-
 static void put(ob_dtype dtype, void *buffer, int64_t i, double v) {
     switch (dtype) {
     case OB_F32: ((float *)buffer)[i] = (float)v; break;
@@ -315,14 +301,7 @@ int main(void) {
     }
     checkf(ob_comm_barrier(world) == 0, "world barrier");
 
-    printf("rank %d: ", my_rank);
-    int failed = report_checks();
-    int32_t failed_ranks = failed;
-    if (ob_comm_allreduce_sum(world, &failed_ranks, 1, OB_I32, OB_COMM_CONTROL)) {
-        fprintf(stderr, "rank %d: %s\n", my_rank, ob_comm_error(world));
-        failed_ranks = 1;
-    }
-    if (my_rank == 0 && failed_ranks) printf("%d of %d ranks failed checks\n", failed_ranks, ob_comm_size(world));
+    int failed = report_checks_on_all_ranks(world);
     ob_comm_free(world);
-    return failed_ranks != 0;
+    return failed;
 }

@@ -67,7 +67,7 @@
 #include "nn/ob_tape.h"
 #include "optimizers/kfac/ob_kfac.h"
 
-#include "ob_check.h"
+#include "mpi/mpi_check.h"
 
 #define RANKS 4
 #define LOCAL_BATCH 3
@@ -78,20 +78,6 @@
 #define STEPS_PER_EPOCH 10
 #define LR 0.1
 #define TOLERANCE 1e-10
-
-static int my_rank;
-
-/* check() with a printf-style description prefixed by this rank. */
-static void checkf(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void checkf(bool ok, const char *fmt, ...) {
-    char what[600];
-    int n = snprintf(what, sizeof what, "rank %d: ", my_rank);
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what + n, sizeof what - (size_t)n, fmt, args);
-    va_end(args);
-    check(ok, what);
-}
 
 /* ---- the network and its data ---- */
 
@@ -584,14 +570,7 @@ int main(void) {
     if (ctx) ob_ctx_free(ctx);
     checkf(ob_comm_barrier(world) == 0, "world barrier");
 
-    printf("rank %d: ", my_rank);
-    int failed = report_checks();
-    int32_t failed_ranks = failed;
-    if (ob_comm_allreduce_sum(world, &failed_ranks, 1, OB_I32, OB_COMM_CONTROL)) {
-        fprintf(stderr, "rank %d: %s\n", my_rank, ob_comm_error(world));
-        failed_ranks = 1;
-    }
-    if (my_rank == 0 && failed_ranks) printf("%d of %d ranks failed checks\n", failed_ranks, ob_comm_size(world));
+    int failed = report_checks_on_all_ranks(world);
     ob_comm_free(world);
-    return failed_ranks != 0;
+    return failed;
 }
