@@ -30,7 +30,7 @@ typedef struct {
     const ob_plan_options *options;
     ob_params *params;
     int64_t steps_per_epoch, bucket_bytes;
-    double param_bytes, optimizer_state_bytes;
+    double param_bytes, buffer_bytes, optimizer_state_bytes;
     bool kfac;
     ob_kfac_config kfac_config;
 } plan_base;
@@ -77,7 +77,7 @@ static int plan_world(const plan_base *base, const char *strategy, int world, ra
     double grads_per_step = world > 1 ? base->param_bytes : 0.0;
     double bucket = world > 1 ? (double)(base->bucket_bytes / ELEMENT_BYTES * ELEMENT_BYTES) : 0.0;
     for (int r = 0; r < world; r++)
-        plans[r] = (rank_plan){.params = base->param_bytes, .grads = base->param_bytes,
+        plans[r] = (rank_plan){.params = base->param_bytes + base->buffer_bytes, .grads = base->param_bytes,
                                .optimizer_state = base->optimizer_state_bytes, .comm_buffers = bucket,
                                .grads_comm = grads_per_step * (double)(steps > 0 ? steps : 1),
                                .update_comm = grads_per_step};
@@ -235,6 +235,9 @@ int ob_plan_execute(const ob_config *cfg, const ob_plan_options *options, char *
         base.steps_per_epoch = workload->batches_per_epoch(work);
         base.bucket_bytes = (int64_t)(ob_config_get_float(cfg, "dist.bucket_mb") * MIB);
         base.param_bytes = (double)ob_params_numel(base.params) * ELEMENT_BYTES;
+        /* batch-norm running statistics are charged to params too */
+        for (int i = 0; i < ob_params_buffer_count(base.params); i++)
+            base.buffer_bytes += (double)ob_tensor_bytes(ob_params_buffer_at(base.params, i)->value);
         ob_sgd_config sgd = ob_run_sgd_config(cfg);
         optimizer = ob_sgd_new(ctx, base.params, &sgd);
         if (!optimizer) {
@@ -243,7 +246,8 @@ int ob_plan_execute(const ob_config *cfg, const ob_plan_options *options, char *
         }
     }
     if (!rc) {
-        base.optimizer_state_bytes = (double)ob_optimizer_state_bytes(optimizer);
+        /* K-FAC's two update counters (F64) sit with the optimizer state */
+        base.optimizer_state_bytes = (double)ob_optimizer_state_bytes(optimizer) + (base.kfac ? 16.0 : 0.0);
         rc = print_plans(&base, err, err_len);
     }
     ob_optimizer_free(ctx, optimizer);

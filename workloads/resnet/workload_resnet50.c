@@ -31,11 +31,13 @@ static const char *const full_settings[] = {
     "data.crop_padding=0", NULL};
 
 /* Chosen so that SGD passes 90% top-1 on Fashion-MNIST within 3 epochs on
- * 2 cores (see README for the measured runs). */
+ * 2 cores, with margin: random crops (padding 4) slowed a 3-epoch run so
+ * much that it reached 0.90 only at its last evaluation; flips alone reach
+ * it at 1.75-2.0 epochs over seeds 1-3 (README has the measured runs). */
 static const char *const workstation_settings[] = {
     "run.batch_size=128", "run.epochs=3", "run.eval_every=0.25", "run.target=0.90",
     "schedule.kind=cosine", "schedule.warmup_epochs=0.1", "sgd.lr=0.1", "sgd.momentum=0.9",
-    "sgd.weight_decay=5e-4", "data.crop_padding=4", NULL};
+    "sgd.weight_decay=5e-4", "data.crop_padding=0", NULL};
 
 /* A few steps on a few hundred samples, for ctest. */
 static const char *const smoke_settings[] = {
