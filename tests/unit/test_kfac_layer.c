@@ -20,14 +20,8 @@
 #include "optimizers/kfac/kfac_layer.h"
 
 #include "ob_check.h"
+#include "tensor_access.h"
 
-static double get(const ob_tensor *t, int64_t i) { return t->dtype == OB_F64 ? ob_f64(t)[i] : ob_f32(t)[i]; }
-static void set(ob_tensor *t, int64_t i, double v) {
-    if (t->dtype == OB_F64)
-        ob_f64(t)[i] = v;
-    else
-        ob_f32(t)[i] = (float)v;
-}
 
 /* Uniform in [-1, 1), a pure function of (salt, i). */
 static double uniform(uint64_t salt, int64_t i) {

@@ -15,15 +15,8 @@
 #define STEPS 5
 
 #include "ob_check.h"
+#include "tensor_access.h"
 
-static double get(const ob_tensor *t, int64_t i) { return t->dtype == OB_F64 ? ob_f64(t)[i] : ob_f32(t)[i]; }
-
-static void set(ob_tensor *t, int64_t i, double v) {
-    if (t->dtype == OB_F64)
-        ob_f64(t)[i] = v;
-    else
-        ob_f32(t)[i] = (float)v;
-}
 
 /* Dyadic values, exact in both dtypes and in any evaluation order (no
  * transcendental calls, nothing for FMA contraction to change), so the
