@@ -6,7 +6,8 @@
 #include <string.h>
 #include <zlib.h>
 
-static const char magic[8] = {'O', 'B', 'C', 'K', 'P', 'T', 0, 1};
+/* The last byte is the format version: 2 added the /precision row count. */
+static const char magic[8] = {'O', 'B', 'C', 'K', 'P', 'T', 0, 2};
 
 /* ---- writing: an in-memory buffer, then one write + rename ---- */
 

@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/ob_check.h"
 #include "harness/ob_checkpoint.h"
 #include "harness/ob_config.h"
 #include "harness/ob_plan.h"
 #include "harness/ob_run.h"
+#include "harness/ob_suite.h"
 #include "nn/ob_ctx.h"
 #include "ob_version.h"
 #include "workloads/ob_workload.h"
@@ -57,6 +59,11 @@ static void print_usage(FILE *out) {
             "  optbench plan --workload W --preset P --ranks 1,8,64,128 [--precond kfac|dp-kfac]\n"
             "               [--strategies comm-opt,hybrid-opt,mem-opt,dp-kfac] [--steps N] [--per-rank]\n"
             "               [--format md|csv] [run flags, --config, --set]\n"
+            "  optbench suite FILE.ini [--dry-run | --summary | --emit-sbatch DIR [cluster flags]]\n"
+            "               (optbench suite --help)\n"
+            "  optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]\n"
+            "               (exit 0 pass, 1 fail, 2 bad input; optbench check --help)\n"
+            "  optbench reference build [--out REF.h5] [--reference-dir DIR] [--force] RUN.h5|DIR ...\n"
             "  optbench list [workloads|optimizers|presets|keys]\n"
             "  optbench --version\n\n"
             "Every flag is also a config key (optbench list keys); --set and [section] key = value in\n"
@@ -339,7 +346,7 @@ static int cmd_list(int argc, char **argv) {
 
 /* Subcommands of DESIGN.md section 5 that later issues deliver. */
 static const char *const later_commands[][2] = {
-    {"check", "#6"}, {"report", "#6"}, {"suite", "#6"}, {"data", "#5"}};
+    {"report", "#6"}, {"data", "#5"}};
 
 int ob_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -353,11 +360,15 @@ int ob_cli_main(int argc, char **argv) {
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
     if (strcmp(argv[1], "list") == 0) return cmd_list(argc, argv);
     if (strcmp(argv[1], "plan") == 0) return cmd_plan(argc, argv);
+    if (strcmp(argv[1], "check") == 0) return ob_check_main(argc, argv);
+    if (strcmp(argv[1], "reference") == 0) return ob_reference_main(argc, argv);
+    if (strcmp(argv[1], "suite") == 0) return ob_suite_main(argc, argv);
     for (size_t i = 0; i < sizeof later_commands / sizeof later_commands[0]; i++)
         if (strcmp(argv[1], later_commands[i][0]) == 0) {
             fprintf(stderr, "optbench: '%s' is not in this build yet (issue %s)\n", argv[1], later_commands[i][1]);
             return 2;
         }
-    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan or list; see optbench --help)\n", argv[1]);
+    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan, list, check, reference or suite; "
+                    "see optbench --help)\n", argv[1]);
     return 2;
 }

@@ -22,10 +22,15 @@ static const ob_config_key config_keys[] = {
     {.key = "run.precond", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none|kfac|dp-kfac",
      .help = "preconditioner wrapped around the base optimizer: kfac (KAISA), dp-kfac (DP-KFAC); its "
              "settings are the kfac section; none = plain base optimizer"},
-    {.key = "run.precision", .type = OB_CFG_ENUM, .default_value = "fp32", .choices = "fp32",
-     .help = "numeric precision policy of forward, backward and update"},
-    {.key = "run.loss_scale", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none",
-     .help = "loss scaling that keeps low-precision gradients representable; none = unscaled"},
+    {.key = "run.precision", .type = OB_CFG_ENUM, .default_value = "fp32",
+     .choices = "fp32|fp16|bf16|fp8-e5m2|hfp8|fqt",
+     .help = "precision policy, emulated exactly on the CPU (GEMM and convolution operands rounded, fp32 "
+             "accumulation): fp16, bf16; fp8-e5m2 (E5M2 everywhere, stochastic rounding on gradients, "
+             "fp16 master weights); hfp8 (E4M3 forward, E5M2 backward, fp16 master weights); fqt (8-bit "
+             "forward, fqt.* gradient quantizers); settings in the precision section"},
+    {.key = "run.loss_scale", .type = OB_CFG_STRING, .default_value = "none",
+     .help = "loss scaling: none, static:N (constant N), dynamic (GradScaler rules, loss_scale.*), "
+             "adaptive (layer-wise, Zhao et al. 2019, loss_scale.*)"},
     {.key = "run.seed", .type = OB_CFG_INT, .default_value = "1", .min = 0, .max = MAX_COUNT,
      .help = "random seed: keys initialisation, shuffling, augmentation and every other random draw"},
     {.key = "run.epochs", .type = OB_CFG_FLOAT, .default_value = "3", .min = 0, .min_exclusive = true,
@@ -181,6 +186,53 @@ static const ob_config_key config_keys[] = {
      .help = "all-reduce only the upper triangle of each (symmetric) factor"},
     {.key = "kfac.skip_layers", .type = OB_CFG_STRING, .default_value = "",
      .help = "comma-separated name patterns (fnmatch, e.g. fc,layer1.*) of layers K-FAC leaves alone"},
+
+    /* precision: the policy of run.precision (optimizers/precision/ob_precision.h) */
+    {.key = "precision.exempt", .type = OB_CFG_STRING, .default_value = "auto",
+     .help = "comma-separated name patterns (fnmatch) of Linear/Conv2d layers kept in fp32; auto = the "
+             "first and the last such layer for fp8-e5m2, hfp8 and fqt, none for fp16 and bf16; none = "
+             "no exemptions"},
+    {.key = "precision.grad_rounding", .type = OB_CFG_ENUM, .default_value = "auto",
+     .choices = "auto|nearest|stochastic",
+     .help = "rounding of gradients to the backward format; auto = stochastic for fp8-e5m2, nearest-even "
+             "otherwise"},
+    {.key = "precision.master", .type = OB_CFG_ENUM, .default_value = "auto", .choices = "auto|fp32|fp16",
+     .help = "master weights: fp16 rounds every parameter to binary16 with stochastic rounding after each "
+             "update; auto = fp16 for fp8-e5m2 and hfp8, fp32 otherwise"},
+    {.key = "precision.log_every", .type = OB_CFG_INT, .default_value = "50", .min = 1, .max = INFINITY,
+     .help = "steps between rows of per-layer loss scale and gradient underflow/overflow fractions in "
+             "/precision"},
+
+    /* loss_scale: settings of run.loss_scale */
+    {.key = "loss_scale.init", .type = OB_CFG_FLOAT, .default_value = "65536", .min = 0,
+     .min_exclusive = true, .max = 1e38, .help = "dynamic: initial loss scale (2^16)"},
+    {.key = "loss_scale.growth_factor", .type = OB_CFG_FLOAT, .default_value = "2", .min = 1,
+     .min_exclusive = true, .max = 1e6, .help = "dynamic: factor applied after loss_scale.growth_interval clean steps"},
+    {.key = "loss_scale.backoff_factor", .type = OB_CFG_FLOAT, .default_value = "0.5", .min = 0,
+     .min_exclusive = true, .max = 1, .max_exclusive = true,
+     .help = "dynamic: factor applied after a step with inf/NaN gradients (that step is skipped)"},
+    {.key = "loss_scale.growth_interval", .type = OB_CFG_INT, .default_value = "2000", .min = 1, .max = MAX_COUNT,
+     .help = "dynamic: consecutive clean steps before the scale grows"},
+    {.key = "loss_scale.underflow_rate", .type = OB_CFG_FLOAT, .default_value = "0.001", .min = 0,
+     .min_exclusive = true, .max = 1, .max_exclusive = true,
+     .help = "adaptive (approx_range): fraction of a layer's gradient values allowed to fall below the "
+             "format's smallest subnormal"},
+    {.key = "loss_scale.max_layer", .type = OB_CFG_FLOAT, .default_value = "16", .min = 1, .max = 1e30,
+     .help = "adaptive: largest scale one layer may add"},
+    {.key = "loss_scale.max_total", .type = OB_CFG_FLOAT, .default_value = "1024", .min = 1, .max = 1e30,
+     .help = "adaptive: largest accumulated scale of any gradient"},
+    {.key = "loss_scale.update_every", .type = OB_CFG_INT, .default_value = "1", .min = 1, .max = MAX_COUNT,
+     .help = "adaptive: steps between recomputations of the per-layer scales (kept in between)"},
+
+    /* fqt: fully quantized training (Chen et al. 2020), run.precision = fqt */
+    {.key = "fqt.forward_bits", .type = OB_CFG_INT, .default_value = "8", .min = 2, .max = 16,
+     .help = "bits of the per-tensor forward quantization of weights and activations"},
+    {.key = "fqt.bits", .type = OB_CFG_INT, .default_value = "8", .min = 1, .max = 16,
+     .help = "bits of the stochastic quantizer on the activation-gradient path (the gradient passed down)"},
+    {.key = "fqt.weight_grad_bits", .type = OB_CFG_INT, .default_value = "8", .min = 1, .max = 16,
+     .help = "bits of the stochastic quantizer on the weight-gradient path"},
+    {.key = "fqt.quantizer", .type = OB_CFG_ENUM, .default_value = "bhq", .choices = "ptq|psq|bhq",
+     .help = "gradient quantizer: per-tensor (ptq), per-sample (psq) or block Householder (bhq) ranges"},
 
     /* debug: test aids, off by default */
     {.key = "debug.kill_at_step", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,

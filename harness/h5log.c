@@ -6,13 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <hdf5.h>
+
+#include "harness/h5_attributes.h"
+#include "harness/ob_fail.h"
 
 /* Rows per chunk; the row buffer of each table holds one chunk, so each
  * block write fills whole chunks while a run is steady. */
@@ -56,20 +58,28 @@ static const column_spec COMM_COLUMNS[] = {
 static const column_spec EVENTS_COLUMNS[] = {
     {"time_ms", COL_FLOAT64}, {"key", COL_NAME}, {"value", COL_TEXT},
 };
+static const column_spec PRECISION_COLUMNS[] = {
+    {"step", COL_INT64},   {"layer", COL_NAME},           {"loss_scale", COL_FLOAT64},
+    {"values", COL_INT64}, {"underflow_frac", COL_FLOAT64}, {"overflow_frac", COL_FLOAT64},
+};
 
-enum { TABLE_TRAIN, TABLE_EVAL, TABLE_MEMORY, TABLE_TIMING, TABLE_COMM, TABLE_EVENTS, N_TABLES };
+enum { TABLE_TRAIN, TABLE_EVAL, TABLE_MEMORY, TABLE_TIMING, TABLE_COMM, TABLE_EVENTS, TABLE_PRECISION, N_TABLES };
 
 typedef struct {
     const char *path;
     const column_spec *columns;
     int n_columns;
+    /* Added to schema v1 after its first files (issue #4): every new file
+     * has it, the validator accepts files written before it existed. */
+    bool optional;
 } table_spec;
 
-#define TABLE_SPEC(path, columns) {path, columns, (int)(sizeof(columns) / sizeof((columns)[0]))}
+#define TABLE_SPEC(path, columns) {path, columns, (int)(sizeof(columns) / sizeof((columns)[0])), false}
 static const table_spec TABLES[N_TABLES] = {
     TABLE_SPEC("/train", TRAIN_COLUMNS),   TABLE_SPEC("/eval", EVAL_COLUMNS),
     TABLE_SPEC("/memory", MEMORY_COLUMNS), TABLE_SPEC("/timing", TIMING_COLUMNS),
     TABLE_SPEC("/comm", COMM_COLUMNS),     TABLE_SPEC("/events", EVENTS_COLUMNS),
+    {"/precision", PRECISION_COLUMNS, (int)(sizeof PRECISION_COLUMNS / sizeof PRECISION_COLUMNS[0]), true},
 };
 
 /* Root attributes with the HDF5 class each must have, in section 6's order. */
@@ -118,30 +128,14 @@ struct ob_h5log {
     char error[256];
 };
 
-static int fail(char *err, size_t err_len, const char *format, ...) {
-    if (err && err_len > 0) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err, err_len, format, args);
-        va_end(args);
-    }
-    return 2;
-}
 
-#define LOG_FAIL(log, ...) fail((log)->error, sizeof((log)->error), __VA_ARGS__)
+#define LOG_FAIL(log, ...) ob_fail((log)->error, sizeof((log)->error), __VA_ARGS__)
 
 /* Our callers get one line per failure, never HDF5's stack dump on stderr. */
 static void silence_hdf5_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* ---- types -------------------------------------------------------------- */
 
-static hid_t string_type(size_t size_or_variable) {
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, size_or_variable);
-    if (size_or_variable != H5T_VARIABLE) H5Tset_strpad(type, H5T_STR_NULLPAD);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    return type;
-}
 
 static size_t column_size(column_kind kind) {
     switch (kind) {
@@ -160,8 +154,8 @@ static hid_t column_type(column_kind kind) {
     case COL_INT32: return H5Tcopy(H5T_NATIVE_INT32);
     case COL_INT64: return H5Tcopy(H5T_NATIVE_INT64);
     case COL_FLOAT64: return H5Tcopy(H5T_NATIVE_DOUBLE);
-    case COL_NAME: return string_type(OB_H5LOG_NAME_MAX);
-    case COL_TEXT: return string_type(H5T_VARIABLE);
+    case COL_NAME: return ob_h5_string_type(OB_H5LOG_NAME_MAX);
+    case COL_TEXT: return ob_h5_string_type(H5T_VARIABLE);
     }
     return H5I_INVALID_HID;
 }
@@ -229,48 +223,28 @@ static int describe_table(table_log *table, const table_spec *spec, int n_extra,
 
 /* ---- attributes --------------------------------------------------------- */
 
-static int write_attribute(hid_t file, const char *name, hid_t type, const void *value) {
-    if (H5Aexists(file, name) > 0 && H5Adelete(file, name) < 0) return -1;
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t attribute = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t written = attribute >= 0 ? H5Awrite(attribute, type, value) : -1;
-    if (attribute >= 0) H5Aclose(attribute);
-    H5Sclose(space);
-    return written < 0 ? -1 : 0;
-}
-
-/* Exact length, so readers get the string back without padding; HDF5 string
- * types need at least one byte, which "" provides as its terminator. */
-static int write_string_attribute(hid_t file, const char *name, const char *value) {
-    const char *text = value ? value : "";
-    size_t length = strlen(text);
-    hid_t type = string_type(length > 0 ? length : 1);
-    int status = write_attribute(file, name, type, text);
-    H5Tclose(type);
-    return status;
-}
 
 /* What a run says until it reaches its target (or ends otherwise). */
 static int write_running_outcome(hid_t file) {
     const double not_reached = NAN;
     const int64_t no_step = -1;
-    if (write_string_attribute(file, "status", "running") < 0) return -1;
-    if (write_attribute(file, "time_to_target_s", H5T_NATIVE_DOUBLE, &not_reached) < 0) return -1;
-    if (write_attribute(file, "epochs_to_target", H5T_NATIVE_DOUBLE, &not_reached) < 0) return -1;
-    return write_attribute(file, "steps_to_target", H5T_NATIVE_INT64, &no_step);
+    if (ob_h5_write_string_attribute(file, "status", "running") < 0) return -1;
+    if (ob_h5_write_attribute(file, "time_to_target_s", H5T_NATIVE_DOUBLE, &not_reached) < 0) return -1;
+    if (ob_h5_write_attribute(file, "epochs_to_target", H5T_NATIVE_DOUBLE, &not_reached) < 0) return -1;
+    return ob_h5_write_attribute(file, "steps_to_target", H5T_NATIVE_INT64, &no_step);
 }
 
 static int open_scalar_attribute(hid_t file, const char *path, const char *name, hid_t *attribute,
                                  char *err, size_t err_len) {
-    if (H5Aexists(file, name) <= 0) return fail(err, err_len, "%s: missing root attribute %s", path, name);
+    if (H5Aexists(file, name) <= 0) return ob_fail(err, err_len, "%s: missing root attribute %s", path, name);
     *attribute = H5Aopen(file, name, H5P_DEFAULT);
-    if (*attribute < 0) return fail(err, err_len, "%s: cannot open root attribute %s", path, name);
+    if (*attribute < 0) return ob_fail(err, err_len, "%s: cannot open root attribute %s", path, name);
     hid_t space = H5Aget_space(*attribute);
     hssize_t n_values = H5Sget_simple_extent_npoints(space);
     H5Sclose(space);
     if (n_values == 1) return 0;
     H5Aclose(*attribute);
-    return fail(err, err_len, "%s: root attribute %s should be a single value", path, name);
+    return ob_fail(err, err_len, "%s: root attribute %s should be a single value", path, name);
 }
 
 static H5T_class_t attribute_class(hid_t attribute) {
@@ -288,8 +262,8 @@ static int read_number_attribute(hid_t file, const char *path, const char *name,
     bool numeric = type_class == H5T_INTEGER || type_class == H5T_FLOAT;
     herr_t read = numeric ? H5Aread(attribute, H5T_NATIVE_DOUBLE, value) : -1;
     H5Aclose(attribute);
-    if (!numeric) return fail(err, err_len, "%s: root attribute %s is not a number", path, name);
-    if (read < 0) return fail(err, err_len, "%s: cannot read root attribute %s", path, name);
+    if (!numeric) return ob_fail(err, err_len, "%s: root attribute %s is not a number", path, name);
+    if (read < 0) return ob_fail(err, err_len, "%s: cannot read root attribute %s", path, name);
     return 0;
 }
 
@@ -322,8 +296,8 @@ static int read_string_attribute(hid_t file, const char *path, const char *name,
                                                 : read_fixed_string(attribute, type);
     H5Tclose(type);
     H5Aclose(attribute);
-    if (!is_string) return fail(err, err_len, "%s: root attribute %s is not a string", path, name);
-    if (!*value) return fail(err, err_len, "%s: cannot read root attribute %s", path, name);
+    if (!is_string) return ob_fail(err, err_len, "%s: root attribute %s is not a string", path, name);
+    if (!*value) return ob_fail(err, err_len, "%s: cannot read root attribute %s", path, name);
     return 0;
 }
 
@@ -333,10 +307,10 @@ static int read_string_attribute(hid_t file, const char *path, const char *name,
  * (missing directory, permission) and O_EXCL refuses an existing file. */
 static int claim_output_path(const char *path, bool force, char *err, size_t err_len) {
     int fd = open(path, O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL), 0666);
-    if (fd >= 0) return close(fd) == 0 ? 0 : fail(err, err_len, "cannot create output %s: %s", path,
+    if (fd >= 0) return close(fd) == 0 ? 0 : ob_fail(err, err_len, "cannot create output %s: %s", path,
                                                   strerror(errno));
-    if (errno == EEXIST) return fail(err, err_len, "output %s exists (use --force to overwrite)", path);
-    return fail(err, err_len, "cannot create output %s: %s", path, strerror(errno));
+    if (errno == EEXIST) return ob_fail(err, err_len, "output %s exists (use --force to overwrite)", path);
+    return ob_fail(err, err_len, "cannot create output %s: %s", path, strerror(errno));
 }
 
 /* The 1.8 object-header format stores large attributes (the config text may
@@ -354,16 +328,16 @@ static hid_t open_run_file(const char *path, unsigned flags, char *err, size_t e
     silence_hdf5_errors();
     FILE *probe = fopen(path, flags == H5F_ACC_RDWR ? "r+b" : "rb");
     if (!probe) {
-        fail(err, err_len, "cannot open run file %s: %s", path, strerror(errno));
+        ob_fail(err, err_len, "cannot open run file %s: %s", path, strerror(errno));
         return H5I_INVALID_HID;
     }
     fclose(probe);
     if (H5Fis_hdf5(path) <= 0) {
-        fail(err, err_len, "%s is not an HDF5 file", path);
+        ob_fail(err, err_len, "%s is not an HDF5 file", path);
         return H5I_INVALID_HID;
     }
     hid_t file = H5Fopen(path, flags, H5P_DEFAULT);
-    if (file < 0) fail(err, err_len, "cannot open run file %s: HDF5 cannot read it (corrupt?)", path);
+    if (file < 0) ob_fail(err, err_len, "cannot open run file %s: HDF5 cannot read it (corrupt?)", path);
     return file;
 }
 
@@ -546,23 +520,23 @@ static int finish_open(ob_h5log *log, int status, ob_h5log **out, char *err, siz
         *out = log;
         return 0;
     }
-    fail(err, err_len, "%s", log->error);
+    ob_fail(err, err_len, "%s", log->error);
     release_log(log);
     return 2;
 }
 
 static int check_secondary_names(int n_secondary, const char *const *names, char *err, size_t err_len) {
     if (n_secondary < 0 || (n_secondary > 0 && !names))
-        return fail(err, err_len, "invalid secondary eval columns (%d names)", n_secondary);
+        return ob_fail(err, err_len, "invalid secondary eval columns (%d names)", n_secondary);
     for (int i = 0; i < n_secondary; i++) {
         if (!names[i] || !names[i][0])
-            return fail(err, err_len, "secondary eval column %d has no name", i + 1);
+            return ob_fail(err, err_len, "secondary eval column %d has no name", i + 1);
         for (int fixed = 0; fixed < TABLES[TABLE_EVAL].n_columns; fixed++)
             if (strcmp(names[i], TABLES[TABLE_EVAL].columns[fixed].name) == 0)
-                return fail(err, err_len, "secondary eval column %s clashes with a fixed column", names[i]);
+                return ob_fail(err, err_len, "secondary eval column %s clashes with a fixed column", names[i]);
         for (int earlier = 0; earlier < i; earlier++)
             if (strcmp(names[i], names[earlier]) == 0)
-                return fail(err, err_len, "secondary eval column %s is given twice", names[i]);
+                return ob_fail(err, err_len, "secondary eval column %s is given twice", names[i]);
     }
     return 0;
 }
@@ -572,7 +546,7 @@ static int start_new_log(ob_h5log *log, int n_secondary, const char *const *seco
     log->file = create_hdf5_file(log->path);
     if (log->file < 0) return LOG_FAIL(log, "cannot create output %s: HDF5 cannot create it", log->path);
     if (open_tables(log, true, n_secondary, secondary_names)) return 2;
-    if (write_attribute(log->file, "schema_version", H5T_NATIVE_INT64, &schema_version) < 0 ||
+    if (ob_h5_write_attribute(log->file, "schema_version", H5T_NATIVE_INT64, &schema_version) < 0 ||
         write_running_outcome(log->file) < 0 || H5Fflush(log->file, H5F_SCOPE_LOCAL) < 0)
         return LOG_FAIL(log, "cannot write the header of %s", log->path);
     return 0;
@@ -586,7 +560,7 @@ int ob_h5log_create(ob_h5log **out, const char *path, bool force, int n_secondar
     if (claim_output_path(path, force, err, err_len)) return 2;
     ob_h5log *log = new_log(path);
     int status = log ? finish_open(log, start_new_log(log, n_secondary, secondary_names), out, err, err_len)
-                     : fail(err, err_len, "out of memory creating %s", path);
+                     : ob_fail(err, err_len, "out of memory creating %s", path);
     if (status != 0) unlink(path); /* leave no half-made file behind */
     return status;
 }
@@ -616,7 +590,7 @@ static int resume_log(ob_h5log *log, const ob_h5log_counts *counts) {
     /* memory, timing and comm hold end-of-run summaries: the resumed run
      * writes them anew, so a run stopped cleanly and resumed has them once. */
     if (rewind_table(log, TABLE_TRAIN, counts->train) || rewind_table(log, TABLE_EVAL, counts->eval) ||
-        rewind_table(log, TABLE_EVENTS, counts->events) || rewind_table(log, TABLE_MEMORY, 0) ||
+        rewind_table(log, TABLE_EVENTS, counts->events) || rewind_table(log, TABLE_PRECISION, counts->precision) || rewind_table(log, TABLE_MEMORY, 0) ||
         rewind_table(log, TABLE_TIMING, 0) || rewind_table(log, TABLE_COMM, 0))
         return 2;
     if (write_running_outcome(log->file) < 0 || H5Fflush(log->file, H5F_SCOPE_LOCAL) < 0)
@@ -629,7 +603,7 @@ int ob_h5log_reopen(ob_h5log **out, const char *path, const ob_h5log_counts *cou
     *out = NULL;
     if (ob_h5log_validate(path, err, err_len)) return 2;
     ob_h5log *log = new_log(path);
-    if (!log) return fail(err, err_len, "out of memory reopening %s", path);
+    if (!log) return ob_fail(err, err_len, "out of memory reopening %s", path);
     log->file = open_run_file(path, H5F_ACC_RDWR, log->error, sizeof(log->error));
     int status = log->file < 0 ? 2 : resume_log(log, counts);
     return finish_open(log, status, out, err, err_len);
@@ -641,6 +615,7 @@ ob_h5log_counts ob_h5log_get_counts(const ob_h5log *log) {
         tables[TABLE_TRAIN].rows_in_file + tables[TABLE_TRAIN].n_pending,
         tables[TABLE_EVAL].rows_in_file + tables[TABLE_EVAL].n_pending,
         tables[TABLE_EVENTS].rows_in_file + tables[TABLE_EVENTS].n_pending,
+        tables[TABLE_PRECISION].rows_in_file + tables[TABLE_PRECISION].n_pending,
     };
     return counts;
 }
@@ -665,17 +640,17 @@ int ob_h5log_close(ob_h5log *log) {
 /* ---- writing ------------------------------------------------------------ */
 
 int ob_h5log_attr_str(ob_h5log *log, const char *name, const char *value) {
-    if (write_string_attribute(log->file, name, value) == 0) return 0;
+    if (ob_h5_write_string_attribute(log->file, name, value) == 0) return 0;
     return LOG_FAIL(log, "cannot write attribute %s to %s", name, log->path);
 }
 
 int ob_h5log_attr_int(ob_h5log *log, const char *name, int64_t value) {
-    if (write_attribute(log->file, name, H5T_NATIVE_INT64, &value) == 0) return 0;
+    if (ob_h5_write_attribute(log->file, name, H5T_NATIVE_INT64, &value) == 0) return 0;
     return LOG_FAIL(log, "cannot write attribute %s to %s", name, log->path);
 }
 
 int ob_h5log_attr_float(ob_h5log *log, const char *name, double value) {
-    if (write_attribute(log->file, name, H5T_NATIVE_DOUBLE, &value) == 0) return 0;
+    if (ob_h5_write_attribute(log->file, name, H5T_NATIVE_DOUBLE, &value) == 0) return 0;
     return LOG_FAIL(log, "cannot write attribute %s to %s", name, log->path);
 }
 
@@ -718,6 +693,12 @@ int ob_h5log_comm(ob_h5log *log, const ob_comm_row *row) {
     return append_row(log, TABLE_COMM, cells);
 }
 
+int ob_h5log_precision(ob_h5log *log, const ob_precision_row *row) {
+    const cell cells[] = {{.i = row->step},   {.s = row->layer},          {.f = row->loss_scale},
+                          {.i = row->values}, {.f = row->underflow_frac}, {.f = row->overflow_frac}};
+    return append_row(log, TABLE_PRECISION, cells);
+}
+
 int ob_h5log_event(ob_h5log *log, double time_ms, const char *key, const char *value) {
     const cell cells[] = {{.f = time_ms}, {.s = key}, {.s = value}};
     return append_row(log, TABLE_EVENTS, cells);
@@ -733,13 +714,13 @@ static int validate_attributes(hid_t file, const char *path, char *err, size_t e
         H5T_class_t found = attribute_class(attribute);
         H5Aclose(attribute);
         if (found != ROOT_ATTRIBUTES[a].type_class)
-            return fail(err, err_len, "%s: root attribute %s should be %s, found %s", path, name,
+            return ob_fail(err, err_len, "%s: root attribute %s should be %s, found %s", path, name,
                         class_description(ROOT_ATTRIBUTES[a].type_class), class_description(found));
     }
     double version;
     if (read_number_attribute(file, path, "schema_version", &version, err, err_len)) return 2;
     if (version != OB_H5LOG_SCHEMA_VERSION)
-        return fail(err, err_len, "%s: schema_version is %g, this optbench reads schema %d", path, version,
+        return ob_fail(err, err_len, "%s: schema_version is %g, this optbench reads schema %d", path, version,
                     OB_H5LOG_SCHEMA_VERSION);
     return 0;
 }
@@ -753,19 +734,19 @@ static int check_column(hid_t type, int index, const table_spec *spec, const cha
     int status = 0;
     if (index >= spec->n_columns) {
         if (spec != &TABLES[TABLE_EVAL])
-            status = fail(err, err_len, "%s: table %s has an unexpected column %s", path, spec->path, name);
+            status = ob_fail(err, err_len, "%s: table %s has an unexpected column %s", path, spec->path, name);
         else if (found != H5T_FLOAT)
-            status = fail(err, err_len, "%s: secondary column %s of /eval should be a float", path, name);
+            status = ob_fail(err, err_len, "%s: secondary column %s of /eval should be a float", path, name);
     } else {
         const column_spec *expected = &spec->columns[index];
         if (strcmp(name, expected->name) != 0 && H5Tget_member_index(type, expected->name) < 0)
             status =
-                fail(err, err_len, "%s: table %s is missing column %s", path, spec->path, expected->name);
+                ob_fail(err, err_len, "%s: table %s is missing column %s", path, spec->path, expected->name);
         else if (strcmp(name, expected->name) != 0)
-            status = fail(err, err_len, "%s: table %s column %d is %s, expected %s", path, spec->path,
+            status = ob_fail(err, err_len, "%s: table %s column %d is %s, expected %s", path, spec->path,
                           index + 1, name, expected->name);
         else if (found != column_class(expected->kind))
-            status = fail(err, err_len, "%s: column %s of %s should be %s, found %s", path, name, spec->path,
+            status = ob_fail(err, err_len, "%s: column %s of %s should be %s, found %s", path, name, spec->path,
                           class_description(column_class(expected->kind)), class_description(found));
     }
     H5free_memory(name);
@@ -777,23 +758,23 @@ static int check_columns(hid_t type, const table_spec *spec, const char *path, c
     for (int c = 0; c < n_members; c++)
         if (check_column(type, c, spec, path, err, err_len)) return 2;
     if (n_members < spec->n_columns)
-        return fail(err, err_len, "%s: table %s is missing column %s", path, spec->path,
+        return ob_fail(err, err_len, "%s: table %s is missing column %s", path, spec->path,
                     spec->columns[n_members].name);
     return 0;
 }
 
 static int validate_table(hid_t file, const table_spec *spec, const char *path, char *err, size_t err_len) {
     if (H5Lexists(file, spec->path, H5P_DEFAULT) <= 0)
-        return fail(err, err_len, "%s: missing table %s", path, spec->path);
+        return spec->optional ? 0 : ob_fail(err, err_len, "%s: missing table %s", path, spec->path);
     hid_t dataset = H5Dopen2(file, spec->path, H5P_DEFAULT);
-    if (dataset < 0) return fail(err, err_len, "%s: %s is not a table", path, spec->path);
+    if (dataset < 0) return ob_fail(err, err_len, "%s: %s is not a table", path, spec->path);
     hid_t type = H5Dget_type(dataset);
     hid_t space = H5Dget_space(dataset);
     int status;
     if (H5Sget_simple_extent_ndims(space) != 1)
-        status = fail(err, err_len, "%s: table %s should be one-dimensional", path, spec->path);
+        status = ob_fail(err, err_len, "%s: table %s should be one-dimensional", path, spec->path);
     else if (H5Tget_class(type) != H5T_COMPOUND)
-        status = fail(err, err_len, "%s: table %s should have named columns (a compound type)", path,
+        status = ob_fail(err, err_len, "%s: table %s should have named columns (a compound type)", path,
                       spec->path);
     else
         status = check_columns(type, spec, path, err, err_len);
@@ -840,19 +821,19 @@ static int read_member_as_double(hid_t dataset, const char *path, const char *ta
     int member = H5Tget_member_index(file_type, column);
     H5T_class_t found = member < 0 ? H5T_NO_CLASS : H5Tget_member_class(file_type, (unsigned)member);
     H5Tclose(file_type);
-    if (member < 0) return fail(err, err_len, "%s: table %s has no column %s", path, table, column);
+    if (member < 0) return ob_fail(err, err_len, "%s: table %s has no column %s", path, table, column);
     if (found != H5T_INTEGER && found != H5T_FLOAT)
-        return fail(err, err_len, "%s: column %s of %s is not numeric", path, column, table);
+        return ob_fail(err, err_len, "%s: column %s of %s is not numeric", path, column, table);
     int64_t rows = dataset_rows(dataset);
     double *column_values = malloc((size_t)(rows > 0 ? rows : 1) * sizeof(double));
-    if (!column_values) return fail(err, err_len, "out of memory reading %s of %s", column, path);
+    if (!column_values) return ob_fail(err, err_len, "out of memory reading %s of %s", column, path);
     hid_t memory_type = H5Tcreate(H5T_COMPOUND, sizeof(double));
     H5Tinsert(memory_type, column, 0, H5T_NATIVE_DOUBLE);
     herr_t read = rows > 0 ? H5Dread(dataset, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, column_values) : 0;
     H5Tclose(memory_type);
     if (read < 0) {
         free(column_values);
-        return fail(err, err_len, "%s: cannot read column %s of %s", path, column, table);
+        return ob_fail(err, err_len, "%s: cannot read column %s of %s", path, column, table);
     }
     *values = column_values;
     *count = rows;
@@ -869,7 +850,7 @@ int ob_h5log_read_column(const char *path, const char *table, const char *column
                                                             : H5I_INVALID_HID;
     int status = dataset >= 0
                      ? read_member_as_double(dataset, path, table, column, values, count, err, err_len)
-                     : fail(err, err_len, "%s: no table %s", path, table);
+                     : ob_fail(err, err_len, "%s: no table %s", path, table);
     if (dataset >= 0) H5Dclose(dataset);
     H5Fclose(file);
     return status;

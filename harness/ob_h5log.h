@@ -78,10 +78,23 @@ typedef struct {
     double seconds;
 } ob_comm_row;
 
+/* One layer's gradient statistics under a precision policy (issue #4),
+ * over the steps since the previous row: the loss scale its output gradient
+ * carried, how many gradient values reached its GEMMs, and the fractions of
+ * the nonzero ones that rounding flushed to zero or to inf / the format's
+ * largest value. Every new file has the table; it stays empty in fp32. */
+typedef struct {
+    int64_t step;
+    const char *layer;
+    double loss_scale;
+    int64_t values;
+    double underflow_frac, overflow_frac;
+} ob_precision_row;
+
 /* Row counts of the tables a checkpoint must rewind (memory, timing and comm
  * hold end-of-run summaries and are left as they are). */
 typedef struct {
-    int64_t train, eval, events;
+    int64_t train, eval, events, precision;
 } ob_h5log_counts;
 
 /* Creates path. An existing file without force -> 2, "output FILE exists (use
@@ -115,6 +128,7 @@ int ob_h5log_memory(ob_h5log *log, const ob_memory_row *row);
 int ob_h5log_timing(ob_h5log *log, const ob_timing_row *row);
 int ob_h5log_comm(ob_h5log *log, const ob_comm_row *row);
 int ob_h5log_event(ob_h5log *log, double time_ms, const char *key, const char *value);
+int ob_h5log_precision(ob_h5log *log, const ob_precision_row *row);
 
 /* Writes buffered rows and flushes the file (called at each evaluation). */
 int ob_h5log_flush(ob_h5log *log);

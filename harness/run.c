@@ -18,6 +18,7 @@
 #include "harness/ob_grad_sync.h"
 #include "harness/ob_h5log.h"
 #include "harness/ob_kfac_options.h"
+#include "harness/ob_precision_options.h"
 #include "harness/ob_run_options.h"
 #include "harness/ob_progress.h"
 #include "harness/ob_provenance.h"
@@ -27,6 +28,7 @@
 #include "optimizers/kfac/ob_kfac.h"
 #include "optimizers/ob_optimizer.h"
 #include "optimizers/ob_schedule.h"
+#include "optimizers/precision/ob_precision.h"
 #include "workloads/ob_workload.h"
 
 #define MAX_MILESTONES 64
@@ -49,6 +51,8 @@ typedef struct {
     ob_optimizer *optimizer;
     ob_kfac *kfac; /* NULL without --precond */
     ob_kfac_config kfac_config;
+    ob_precision *precision; /* NULL in fp32 without loss scaling */
+    int64_t precision_log_every;
     ob_schedule schedule;
     double milestones[MAX_MILESTONES];
     ob_h5log *log;
@@ -134,6 +138,17 @@ static int create_optimizer(run_state *r) {
     r->kfac = ob_kfac_new(r->ctx, params, r->comm, &r->kfac_config, r->batches_per_epoch, &rc, r->err,
                           r->err_len);
     return r->kfac ? 0 : rc;
+}
+
+static int create_precision(run_state *r) {
+    ob_precision_config config;
+    bool wanted;
+    int rc = ob_precision_options_from_config(r->config, ob_ctx_seed(r->ctx), r->rank, &config, &wanted, r->err,
+                                              r->err_len);
+    if (rc || !wanted) return rc;
+    r->precision_log_every = ob_config_get_int(r->config, "precision.log_every");
+    r->precision = ob_precision_new(r->ctx, &config, r->workload->params(r->work), r->err, r->err_len);
+    return r->precision ? 0 : 2;
 }
 
 static int create_schedule(run_state *r) {
@@ -222,7 +237,8 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
     int n_params = ob_params_count(params), n_buffers = ob_params_buffer_count(params);
     int n_state = ob_optimizer_state_count(r->optimizer);
     int n_kfac = r->kfac ? ob_kfac_state_count(r->kfac) : 0;
-    int total = n_params + n_buffers + n_state + n_kfac;
+    int n_precision = r->precision != NULL;
+    int total = n_params + n_buffers + n_state + n_kfac + n_precision;
     list->items = calloc((size_t)total, sizeof *list->items);
     list->names = calloc((size_t)total, sizeof *list->names);
     if (!list->items || !list->names) return fail(r, 1, "%s", "out of memory");
@@ -239,9 +255,12 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
         } else if (i < n_params + n_buffers + n_state) {
             t = ob_optimizer_state_at(r->optimizer, i - n_params - n_buffers, list->names[i],
                                       sizeof list->names[i]);
-        } else {
+        } else if (i < n_params + n_buffers + n_state + n_kfac) {
             t = ob_kfac_state_at(r->kfac, i - n_params - n_buffers - n_state, list->names[i],
                                  sizeof list->names[i]);
+        } else {
+            snprintf(list->names[i], sizeof list->names[i], "precision.state");
+            t = ob_precision_state(r->precision);
         }
         list->items[i] = (ob_checkpoint_tensor){list->names[i], t};
     }
@@ -284,6 +303,7 @@ static int load_checkpoint(run_state *r, const char *path, ob_checkpoint_state *
     tensor_list list = {0};
     int rc = list_state_tensors(r, &list);
     if (!rc) rc = ob_checkpoint_load(path, state, list.items, list.count, r->err, r->err_len);
+    if (!rc && r->precision) ob_precision_state_restored(r->precision);
     free_tensor_list(&list);
     return rc;
 }
@@ -327,10 +347,24 @@ static double grad_norm(ob_params *params) {
     return sqrt(sumsq);
 }
 
-/* One update; returns 0 and the loss, or an error code. Only this is on
- * the time-to-accuracy clock. */
-static int train_step(run_state *r, double *loss_out, double *lr_out, double *grad_norm_out) {
+/* What one step reports to /train. */
+typedef struct {
+    double loss, lr, grad_norm, loss_scale;
+} step_result;
+
+/* Under a precision policy: gradients back to true values before they are
+ * averaged (adaptive scales differ between ranks), then whether the update
+ * may go ahead (every rank sees the same averaged norm, so all decide
+ * alike). */
+static bool accept_update(run_state *r, double grad_norm) {
+    return !r->precision || ob_precision_accept(r->precision, isfinite(grad_norm));
+}
+
+/* One update; returns 0 and what it reports, or an error code. Only this
+ * is on the time-to-accuracy clock. */
+static int train_step(run_state *r, step_result *out) {
     ob_params *params = r->workload->params(r->work);
+    double *loss_out = &out->loss, *lr_out = &out->lr, *grad_norm_out = &out->grad_norm;
     int64_t epoch = r->step / r->batches_per_epoch, batch_index = r->step % r->batches_per_epoch;
     double t = ob_now();
     int rc = r->workload->load_batch(r->work, epoch, batch_index, r->err, r->err_len);
@@ -338,11 +372,14 @@ static int train_step(run_state *r, double *loss_out, double *lr_out, double *gr
     t = ob_phase_end(&r->timers, OB_PHASE_DATA, t);
     ob_params_zero_grad(params);
     if (r->kfac) ob_kfac_before_forward(r->kfac, r->step);
+    if (r->precision) ob_precision_begin_step(r->precision, r->step);
+    out->loss_scale = r->precision ? ob_precision_loss_scale(r->precision) : 1.0;
     ob_tensor *loss = r->workload->forward_loss(r->ctx, r->work);
     if (!loss) return fail(r, 1, "forward: %s", ob_ctx_error(r->ctx));
     *loss_out = ob_f32(loss)[0];
     t = ob_phase_end(&r->timers, OB_PHASE_FORWARD, t);
-    if (ob_backward(r->ctx, loss)) return fail(r, 1, "backward: %s", ob_ctx_error(r->ctx));
+    if (ob_backward_scaled(r->ctx, loss, out->loss_scale)) return fail(r, 1, "backward: %s", ob_ctx_error(r->ctx));
+    if (r->precision) ob_precision_unscale(params);
     t = ob_phase_end(&r->timers, OB_PHASE_BACKWARD, t);
     if (ob_grad_sync_average(r->grad_sync)) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
     if ((rc = average_over_ranks(r, loss_out))) return rc;
@@ -350,15 +387,30 @@ static int train_step(run_state *r, double *loss_out, double *lr_out, double *gr
     *grad_norm_out = grad_norm(params);
     *lr_out = ob_schedule_lr(&r->schedule, r->step);
     /* A non-finite loss (the same on every rank) ends the run before the
-     * update can spread it. */
-    if (isfinite(*loss_out)) {
+     * update can spread it; a skipped step (loss scaling) changes nothing. */
+    if (isfinite(*loss_out) && accept_update(r, *grad_norm_out)) {
         if (r->kfac && (rc = precondition(r, *lr_out))) return rc;
         t = ob_now();
         if (ob_optimizer_step(r->optimizer, *lr_out)) return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
+        if (r->precision) ob_precision_after_update(r->precision, params);
     }
     ob_phase_end(&r->timers, OB_PHASE_UPDATE, t);
     ob_ctx_step_reset(r->ctx);
     return 0;
+}
+
+/* One /precision row per Linear/Conv2d layer: this rank's statistics since
+ * the previous rows. */
+static void log_precision(run_state *r) {
+    for (int i = 0; r->log && i < ob_precision_layer_count(r->precision); i++) {
+        ob_precision_layer_stat stat = ob_precision_layer_stat_at(r->precision, i);
+        double nonzero = stat.nonzero > 0 ? (double)stat.nonzero : 1.0;
+        ob_precision_row row = {.step = r->step, .layer = stat.layer, .loss_scale = stat.loss_scale,
+                                .values = stat.values, .underflow_frac = (double)stat.underflow / nonzero,
+                                .overflow_frac = (double)stat.overflow / nonzero};
+        ob_h5log_precision(r->log, &row);
+    }
+    ob_precision_reset_stats(r->precision);
 }
 
 static bool target_met(const run_state *r, double metric) {
@@ -436,15 +488,18 @@ static int train_loop(run_state *r) {
             r->status = "aborted";
             return 0;
         }
-        double loss, lr, norm, started = ob_now();
-        rc = train_step(r, &loss, &lr, &norm);
+        double started = ob_now();
+        step_result result;
+        rc = train_step(r, &result);
         if (rc) return rc;
+        double loss = result.loss;
         r->train_s += ob_now() - started;
         r->step++;
         ob_train_row row = {.step = r->step, .epoch = (double)r->step / (double)r->batches_per_epoch,
                             .samples = r->step * r->global_batch, .train_s = r->train_s, .loss = loss,
-                            .lr = lr, .loss_scale = 1.0, .grad_norm = norm};
+                            .lr = result.lr, .loss_scale = result.loss_scale, .grad_norm = result.grad_norm};
         if (r->log) ob_h5log_train(r->log, &row);
+        if (r->precision && r->step % r->precision_log_every == 0) log_precision(r);
         if (!isfinite(loss)) {
             r->status = "diverged";
             event(r, "diverged", "{\"step\": %lld}", (long long)r->step);
@@ -550,7 +605,8 @@ static int finish(run_state *r, const double *summaries) {
              ob_h5log_attr_float(log, "epochs_to_target", r->epochs_to_target) |
              ob_h5log_attr_float(log, "train_s", r->train_s) | ob_h5log_attr_float(log, "eval_s", r->eval_s) |
              ob_h5log_attr_float(log, "init_s", r->init_s) | ob_h5log_attr_float(log, "wall_s", elapsed_wall(r)) |
-             ob_h5log_attr_str(log, "status", r->status);
+             ob_h5log_attr_str(log, "status", r->status) |
+             ob_h5log_attr_int(log, "skipped_steps", r->precision ? ob_precision_skipped_steps(r->precision) : 0);
     if (rc) return fail(r, 2, "%s", ob_h5log_error(log));
     return 0;
 }
@@ -590,6 +646,7 @@ static int setup(run_state *r, const char *resume_path) {
     if (!rc) plan_steps(r);
     if (!rc) rc = create_optimizer(r);
     if (!rc) rc = create_schedule(r);
+    if (!rc) rc = create_precision(r);
     if (!rc && r->kfac && r->world_size > 1 && ob_config_get_int(c, "run.checkpoint_every") > 0)
         rc = fail(r, 2, "%s", "run.checkpoint_every: checkpoints of K-FAC runs on more than one rank are not "
                               "supported yet (each rank holds different K-FAC state); use 0");
@@ -692,6 +749,7 @@ int ob_run_execute(const ob_config *config, char *err, size_t err_len) {
     }
     free(summaries);
     ob_kfac_free(r.ctx, r.kfac);
+    if (r.work) ob_precision_free(r.ctx, r.precision, r.workload->params(r.work));
     ob_grad_sync_free(r.ctx, r.grad_sync);
     ob_optimizer_free(r.ctx, r.optimizer);
     if (r.work) r.workload->destroy(r.ctx, r.work);

@@ -147,6 +147,7 @@ void ob_ctx_step_reset(ob_ctx *ctx) {
         ctx->arena_charged[c] = 0;
     }
     ctx->tape.length = 0;
+    ctx->tape.contribution_scale = 0;
 }
 
 static void fill_shape(ob_tensor *t, ob_mem_category category, ob_dtype dtype, int ndim,

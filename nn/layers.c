@@ -63,6 +63,7 @@ void ob_params_zero_grad(const ob_params *params) {
     for (int i = 0; i < params->count; i++) {
         ob_tensor *grad = params->items[i].value->grad;
         ob_backend_of(grad)->zero(grad->data, ob_tensor_bytes(grad));
+        grad->loss_scale = grad->loss_scale_min = 0; /* empty again (ob_tape.h) */
     }
 }
 

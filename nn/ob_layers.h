@@ -37,6 +37,10 @@ typedef struct ob_layer {
     bool capture;
     ob_tensor *captured_input;
     ob_tensor *captured_grad_output;
+    double captured_grad_scale; /* loss scale the captured gradient carries (K-FAC divides it out) */
+    /* Linear/Conv2d: the precision policy that rounds this layer's GEMM
+     * operands (nn/ob_precision_hook.h); NULL = full precision. */
+    struct ob_precision_hook *precision;
 } ob_layer;
 
 typedef struct {

@@ -34,6 +34,12 @@ static inline ob_rng_stream ob_rng_stream_make(uint64_t seed, ob_rng_purpose pur
 /* Four independent 32-bit words for block `index` of the stream. */
 void ob_rng_block(const ob_rng_stream *stream, uint64_t index, uint32_t out[4]);
 uint32_t ob_rng_u32(const ob_rng_stream *stream, uint64_t index);
+/* The stream as a sequence of 32-bit words: word k is word k % 4 of block
+ * k / 4, so bulk draws (stochastic rounding) get four words per Philox
+ * evaluation instead of one. */
+uint32_t ob_rng_word(const ob_rng_stream *stream, uint64_t k);
+/* out[j] = ob_rng_word(stream, first + j) for 0 <= j < count. */
+void ob_rng_words(const ob_rng_stream *stream, uint64_t first, int64_t count, uint32_t *out);
 /* Uniform in [0, 1) with 24 random bits (exactly representable in float). */
 float ob_rng_uniform(const ob_rng_stream *stream, uint64_t index);
 /* Uniform integer in [0, n), n >= 1, by rejection (no modulo bias). */

@@ -47,6 +47,10 @@ typedef struct ob_tensor {
     struct ob_tensor *grad;
     bool requires_grad;
     bool in_arena; /* lives until the step's arena is reset */
+    /* Only for a gradient buffer under loss scaling (nn/ob_tape.h): the
+     * factor its values carry, 0 while nothing has been accumulated into it,
+     * and the smallest factor among the contributions it received. */
+    double loss_scale, loss_scale_min;
 } ob_tensor;
 
 /* OB_SHAPE(a, b, c) expands to "3, (const int64_t[]){a, b, c}" for the

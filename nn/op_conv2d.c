@@ -14,11 +14,13 @@
 #include "nn/ob_layers.h"
 #include "nn/ob_ops.h"
 #include "nn/ob_tape.h"
+#include "nn/op_operands.h"
 
 typedef struct {
     ob_conv2d_geom geom;
     ob_tensor *forward_workspace; /* kept for backward; NULL when the backend wants none */
     ob_layer *hook;
+    ob_tensor *x_used, *w_used; /* the operands the forward consumed (rounded under a precision policy) */
 } conv2d_saved;
 
 /* Output extent along one dim: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, or 0 when
@@ -87,14 +89,23 @@ static bool conv2d_workspace(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_tens
 static int conv2d_backward(ob_ctx *ctx, const ob_node *node) {
     const conv2d_saved *saved = node->saved;
     ob_tensor *dy = node->out->grad;
-    if (saved->hook && saved->hook->capture) saved->hook->captured_grad_output = dy;
-    ob_tensor *dx = ob_grad_of(ctx, node->in[0]);
+    ob_grad_operands ops;
+    if (ob_op_backward_operands(ctx, saved->hook, dy, saved->w_used, &ops)) return 1;
+    ob_tensor *dx = ob_grad_of_scaled(ctx, node->in[0], ob_grad_loss_scale(dy) * ops.input_gain);
     ob_tensor *dw = ob_grad_of(ctx, node->in[1]);
     ob_tensor *dbias = ob_grad_of(ctx, node->in[2]);
     ob_tensor *scratch = NULL;
     if (dx && !conv2d_workspace(ctx, &saved->geom, dy, OB_CONV2D_BACKWARD, &scratch)) return 1;
-    return ob_backend_of(dy)->conv2d_backward(ctx, &saved->geom, node->in[0], node->in[1], dy, dx, dw,
-                                              dbias, saved->forward_workspace, scratch);
+    const ob_backend *backend = ob_backend_of(dy);
+    const ob_conv2d_geom *g = &saved->geom;
+    if (ops.dy_for_input == ops.dy_for_weight)
+        return backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias,
+                                        saved->forward_workspace, scratch);
+    /* The two paths consume different gradients: one call each. */
+    return backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias,
+                                    saved->forward_workspace, NULL) ||
+           backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL,
+                                    saved->forward_workspace, scratch);
 }
 
 ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int stride, int pad,
@@ -103,17 +114,18 @@ ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int 
     if (!conv2d_geometry(ctx, x, w, b, stride, pad, dilation, &g)) return NULL;
     ob_tensor *y =
         ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(g.batch, g.out_h, g.out_w, g.out_c));
-    ob_tensor *workspace = NULL;
+    ob_tensor *workspace = NULL, *x_used = x, *w_used = w;
     if (!y || !conv2d_workspace(ctx, &g, x, OB_CONV2D_FORWARD, &workspace)) return NULL;
-    if (ob_backend_of(x)->conv2d_forward(ctx, &g, x, w, b, y, workspace) != 0) return NULL;
-    if (hook && hook->capture) hook->captured_input = x;
+    if (!ob_op_forward_operands(ctx, hook, &x_used, &w_used)) return NULL;
+    if (ob_backend_of(x)->conv2d_forward(ctx, &g, x_used, w_used, b, y, workspace) != 0) return NULL;
 
     ob_tensor *inputs[3] = {x, w, b};
     ob_node *node = ob_tape_record(ctx, "conv2d", conv2d_backward, y, sizeof(conv2d_saved), 3, inputs);
     if (node) {
         conv2d_saved *saved = node->saved;
         if (!saved) return NULL;
-        *saved = (conv2d_saved){.geom = g, .forward_workspace = workspace, .hook = hook};
+        *saved = (conv2d_saved){.geom = g, .forward_workspace = workspace, .hook = hook, .x_used = x_used,
+                                .w_used = w_used};
     }
     return y;
 }

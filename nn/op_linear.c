@@ -1,24 +1,35 @@
 /* Fully connected op, with the K-FAC capture hook: when the owning layer's
  * `capture` is on, the forward stores its input (A side) and the backward
- * the gradient of its output (G side); both live in the step arena. */
+ * the gradient of its output (G side); both live in the step arena. Under a
+ * precision policy the GEMMs consume rounded operands (op_operands.h). */
 #include <limits.h>
 
 #include "nn/ob_backend.h"
 #include "nn/ob_layers.h"
 #include "nn/ob_ops.h"
 #include "nn/ob_tape.h"
+#include "nn/op_operands.h"
 
 /* Node inputs: x, w, b (NULL without bias). */
 typedef struct {
     ob_layer *hook;
+    ob_tensor *x_used, *w_used; /* the operands the forward GEMM consumed */
 } linear_saved;
 
 static int linear_backward(ob_ctx *ctx, const ob_node *node) {
     const linear_saved *saved = node->saved;
-    ob_tensor *x = node->in[0], *w = node->in[1], *bias = node->in[2], *dy = node->out->grad;
-    if (saved->hook && saved->hook->capture) saved->hook->captured_grad_output = dy;
-    ob_backend_of(dy)->linear_backward(x, w, dy, ob_grad_of(ctx, x), ob_grad_of(ctx, w),
-                                       ob_grad_of(ctx, bias));
+    ob_tensor *dy = node->out->grad;
+    ob_grad_operands ops;
+    if (ob_op_backward_operands(ctx, saved->hook, dy, saved->w_used, &ops)) return 1;
+    ob_tensor *dx = ob_grad_of_scaled(ctx, node->in[0], ob_grad_loss_scale(dy) * ops.input_gain);
+    ob_tensor *dw = ob_grad_of(ctx, node->in[1]), *dbias = ob_grad_of(ctx, node->in[2]);
+    const ob_backend *backend = ob_backend_of(dy);
+    if (ops.dy_for_input == ops.dy_for_weight) {
+        backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias);
+        return 0;
+    }
+    backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias);
+    backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL);
     return 0;
 }
 
@@ -52,12 +63,12 @@ static bool linear_args_ok(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, 
 ob_tensor *ob_linear(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, struct ob_layer *hook) {
     if (!linear_args_ok(ctx, x, w, b)) return NULL;
     ob_tensor *y = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(x->shape[0], w->shape[0]));
-    if (!y) return NULL;
-    ob_backend_of(x)->linear_forward(x, w, b, y);
-    if (hook && hook->capture) hook->captured_input = x;
+    ob_tensor *x_used = x, *w_used = w;
+    if (!y || !ob_op_forward_operands(ctx, hook, &x_used, &w_used)) return NULL;
+    ob_backend_of(x)->linear_forward(x_used, w_used, b, y);
     ob_tensor *inputs[3] = {x, w, b};
     ob_node *node = ob_tape_record(ctx, "linear", linear_backward, y, sizeof(linear_saved), 3, inputs);
     if (node && !node->saved) return NULL; /* arena exhausted; the error is set */
-    if (node) ((linear_saved *)node->saved)->hook = hook;
+    if (node) *(linear_saved *)node->saved = (linear_saved){.hook = hook, .x_used = x_used, .w_used = w_used};
     return y;
 }

@@ -16,7 +16,7 @@ static inline void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
     *lo = (uint32_t)product;
 }
 
-static void philox4x32_10(uint32_t ctr[4], uint32_t key[2]) {
+static inline void philox4x32_10(uint32_t ctr[4], uint32_t key[2]) {
     for (int round = 0; round < 10; round++) {
         uint32_t hi0, lo0, hi1, lo1;
         mulhilo(PHILOX_M0, ctr[0], &hi0, &lo0);
@@ -36,6 +36,58 @@ void ob_rng_block(const ob_rng_stream *stream, uint64_t index, uint32_t out[4]) 
     out[3] = ((stream->purpose & 0xffu) << 24) | ((stream->rank & 0xffffu) << 8) |
              (uint32_t)((stream->step >> 32) & 0xffu);
     philox4x32_10(out, key);
+}
+
+uint32_t ob_rng_word(const ob_rng_stream *stream, uint64_t k) {
+    uint32_t block[4];
+    ob_rng_block(stream, k / 4, block);
+    return block[k % 4];
+}
+
+/* LANES consecutive blocks side by side (one array per counter word), so
+ * the ten rounds run as vector multiplies across blocks. */
+#define LANES 8
+static void philox_lanes(const ob_rng_stream *stream, uint64_t first_block, uint32_t out[LANES][4]) {
+    uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
+    uint32_t high = ((stream->purpose & 0xffu) << 24) | ((stream->rank & 0xffffu) << 8) |
+                    (uint32_t)((stream->step >> 32) & 0xffu);
+    for (int l = 0; l < LANES; l++) {
+        uint64_t index = first_block + (uint64_t)l;
+        c0[l] = (uint32_t)index;
+        c1[l] = (uint32_t)(index >> 32);
+        c2[l] = (uint32_t)stream->step;
+        c3[l] = high;
+    }
+    uint32_t key0 = (uint32_t)stream->seed, key1 = (uint32_t)(stream->seed >> 32);
+    for (int round = 0; round < 10; round++) {
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            uint64_t product0 = (uint64_t)PHILOX_M0 * c0[l], product1 = (uint64_t)PHILOX_M1 * c2[l];
+            uint32_t next0 = (uint32_t)(product1 >> 32) ^ c1[l] ^ key0, next2 = (uint32_t)(product0 >> 32) ^ c3[l] ^ key1;
+            c1[l] = (uint32_t)product1;
+            c3[l] = (uint32_t)product0;
+            c0[l] = next0;
+            c2[l] = next2;
+        }
+        key0 += PHILOX_W0;
+        key1 += PHILOX_W1;
+    }
+    for (int l = 0; l < LANES; l++) {
+        out[l][0] = c0[l];
+        out[l][1] = c1[l];
+        out[l][2] = c2[l];
+        out[l][3] = c3[l];
+    }
+}
+
+void ob_rng_words(const ob_rng_stream *stream, uint64_t first, int64_t count, uint32_t *out) {
+    int64_t j = 0;
+    while (j < count) {
+        uint64_t k = first + (uint64_t)j, first_block = k / 4;
+        uint32_t blocks[LANES][4];
+        philox_lanes(stream, first_block, blocks);
+        for (uint64_t w = k % 4; w < 4 * LANES && j < count; w++) out[j++] = blocks[w / 4][w % 4];
+    }
 }
 
 uint32_t ob_rng_u32(const ob_rng_stream *stream, uint64_t index) {

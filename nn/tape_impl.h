@@ -7,6 +7,9 @@
 typedef struct {
     ob_node *nodes;
     int length, capacity; /* capacity persists across steps: no steady-state realloc */
+    /* Loss scale of the output gradient of the node whose backward runs
+     * now: what ob_grad_of tags that node's contributions with (0 = 1). */
+    double contribution_scale;
 } ob_tape;
 
 ob_tape *ob_ctx_tape(ob_ctx *ctx);

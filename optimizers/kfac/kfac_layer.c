@@ -133,8 +133,11 @@ int ob_kfac_batch_factors(ob_ctx *ctx, const ob_kfac_layer *l, ob_tensor *a_batc
     if (!a) return 1;
     const ob_backend *backend = ob_backend_of(x);
     double scale = 1.0 / ((double)rows * spatial * spatial);
+    /* Under loss scaling the captured gradient carries a factor s: G would
+     * carry s^2, so it is divided out here (KAISA does the same with AMP). */
+    double grad_scale = l->layer->captured_grad_scale > 0 ? l->layer->captured_grad_scale : 1.0;
     backend->syrk(scale, a, 0.0, a_batch);
-    backend->syrk(scale, dy, 0.0, g_batch);
+    backend->syrk(scale / (grad_scale * grad_scale), dy, 0.0, g_batch);
     return 0;
 }
 

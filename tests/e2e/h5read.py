@@ -27,6 +27,7 @@ TABLES = {
     "timing": ["rank", "phase", "seconds", "calls"],
     "comm": ["rank", "op", "category", "bytes", "calls", "seconds"],
     "events": ["time_ms", "key", "value"],
+    "precision": ["step", "layer", "loss_scale", "values", "underflow_frac", "overflow_frac"],
 }
 
 

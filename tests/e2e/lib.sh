@@ -14,7 +14,8 @@ WORK=$(mktemp -d)
 cd "$WORK"
 passed=0
 failed=0
-trap 'rm -rf "$WORK"; echo "$passed passed, $failed failed"; [ $failed -eq 0 ]' EXIT
+# An EXIT trap's own status does not become the script's: exit explicitly.
+trap 'rm -rf "$WORK"; echo "$passed passed, $failed failed"; [ $failed -eq 0 ] && exit 0; exit 1' EXIT
 
 check() { # check "description" command...
   local what=$1

@@ -13,7 +13,7 @@ expect_bad() {
   local code=$?
   check "$what: exit code 2" test "$code" -eq 2
   check "$what: one line on stderr" test "$(wc -l < stderr.txt)" -eq 1
-  check "$what: message names it ($pattern)" grep -qE "$pattern" stderr.txt
+  check "$what: message names it ($pattern)" grep -qE -e "$pattern" stderr.txt
   check "$what: no output file" test ! -e out.h5
 }
 

@@ -3,8 +3,8 @@
 # loss sequence as an uninterrupted run.
 source "$(dirname "$0")/lib.sh"
 
-check "uninterrupted run" smoke --max-steps 12 --seed 3 --out whole.h5
-smoke --max-steps 12 --seed 3 --out part.h5 --checkpoint-every 4 --set debug.kill_at_step=6 > kill.out 2>&1
+check "uninterrupted run" smoke --epochs 2 --max-steps 12 --seed 3 --out whole.h5
+smoke --epochs 2 --max-steps 12 --seed 3 --out part.h5 --checkpoint-every 4 --set debug.kill_at_step=6 > kill.out 2>&1
 code=$?
 check "interrupted run was killed (exit 137)" test "$code" -eq 137
 check "checkpoint exists" test -s part.h5.ckpt

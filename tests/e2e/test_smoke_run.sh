@@ -3,8 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 
 check "smoke run exits 0" smoke --max-steps 8 --out run.h5
-check "stdout names the HDF5 file" grep -q "^hdf5: run.h5" check.out
 smoke --max-steps 8 --out run.h5 --force > stdout.txt 2>stderr.txt
+check "stdout names the HDF5 file" grep -q "^hdf5: run.h5" stdout.txt
 check "time-to-accuracy line printed" grep -q "^time-to-accuracy:" stdout.txt
 check "non-TTY progress is plain log lines" grep -q "^eval  epoch" stderr.txt
 check "schema v1 complete (h5py)" $H5READ schema run.h5

@@ -472,15 +472,17 @@ static void test_to_ini_format(void) {
     const char *run = strstr(text, "[run]"), *data = strstr(text, "[data]"), *model = strstr(text, "[model]");
     const char *schedule = strstr(text, "[schedule]"), *sgd = strstr(text, "[sgd]");
     const char *dist = strstr(text, "[dist]"), *kfac = strstr(text, "[kfac]"), *debug = strstr(text, "[debug]");
-    CHECK(run && data && model && schedule && sgd && dist && kfac && debug);
+    const char *precision = strstr(text, "[precision]"), *loss_scale = strstr(text, "[loss_scale]");
+    const char *fqt = strstr(text, "[fqt]");
+    CHECK(run && data && model && schedule && sgd && dist && kfac && precision && loss_scale && fqt && debug);
     CHECK(run < data && data < model && model < schedule && schedule < sgd && sgd < dist && dist < kfac &&
-          kfac < debug);
+          kfac < precision && precision < loss_scale && loss_scale < fqt && fqt < debug);
     CHECK(strstr(data + 1, "[data]") == NULL);
     int count, lines = 0;
     ob_config_keys(&count);
     for (const char *c = text; *c; c++)
         lines += *c == '\n';
-    CHECK(lines == count + 8); /* one line per key plus eight section headers */
+    CHECK(lines == count + 11); /* one line per key plus eleven section headers */
     free(text);
     ob_config_free(cfg);
 }

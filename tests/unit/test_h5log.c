@@ -111,6 +111,8 @@ static ob_eval_row eval_row(int64_t i, const double *secondary) {
 static const ob_memory_row MEMORY_ROWS[] = {{0, "params", 5935592}, {1, LONGEST_CATEGORY, 11871184}};
 static const ob_timing_row TIMING_ROWS[] = {{0, "forward", 12.25, 600}, {1, "grad_allreduce", 3.5, 600}};
 static const ob_comm_row COMM_ROWS[] = {{0, "allreduce", "grads", 1 << 30, 600, 2.75}};
+static const ob_precision_row PRECISION_ROWS[] = {{50, "layer1.0.conv1", 1024, 4096, 0.125, 0},
+                                                  {50, "fc", 1, 1280, 0, 0.5}};
 static const struct {
     double time_ms;
     const char *key, *value;
@@ -131,6 +133,7 @@ static void log_all_tables(ob_h5log *log) {
     for (size_t i = 0; i < COUNT(MEMORY_ROWS); i++) CHECK(ob_h5log_memory(log, &MEMORY_ROWS[i]) == 0);
     for (size_t i = 0; i < COUNT(TIMING_ROWS); i++) CHECK(ob_h5log_timing(log, &TIMING_ROWS[i]) == 0);
     for (size_t i = 0; i < COUNT(COMM_ROWS); i++) CHECK(ob_h5log_comm(log, &COMM_ROWS[i]) == 0);
+    for (size_t i = 0; i < COUNT(PRECISION_ROWS); i++) CHECK(ob_h5log_precision(log, &PRECISION_ROWS[i]) == 0);
     for (size_t i = 0; i < COUNT(EVENTS); i++)
         CHECK(ob_h5log_event(log, EVENTS[i].time_ms, EVENTS[i].key, EVENTS[i].value) == 0);
 }
@@ -331,6 +334,16 @@ static void check_small_tables_read_back(const char *path) {
     CHECK(string_column_equals(path, "/events", "key", keys, COUNT(EVENTS)));
     CHECK(string_column_equals(path, "/events", "value", values, COUNT(EVENTS)));
     check_event_string_types(path);
+
+    const double precision_steps[] = {50, 50}, scales[] = {1024, 1}, counted[] = {4096, 1280};
+    const double underflow[] = {0.125, 0}, overflow[] = {0, 0.5};
+    const char *const layers[] = {"layer1.0.conv1", "fc"};
+    CHECK(column_equals(path, "/precision", "step", precision_steps, 2));
+    CHECK(string_column_equals(path, "/precision", "layer", layers, 2));
+    CHECK(column_equals(path, "/precision", "loss_scale", scales, 2));
+    CHECK(column_equals(path, "/precision", "values", counted, 2));
+    CHECK(column_equals(path, "/precision", "underflow_frac", underflow, 2));
+    CHECK(column_equals(path, "/precision", "overflow_frac", overflow, 2));
 }
 
 static void check_h5dump_reads(const char *path) {
@@ -425,12 +438,12 @@ static void test_reopen(void) {
     path_of("resumed.h5", path, sizeof(path));
     write_complete_run(path);
     /* The "checkpoint": counts short of what the file holds. */
-    const ob_h5log_counts checkpoint = {300, 2, 1};
+    const ob_h5log_counts checkpoint = {300, 2, 1, 1};
     ob_h5log *log = NULL;
     CHECK(ob_h5log_reopen(&log, path, &checkpoint, err, sizeof(err)) == 0);
     if (!log) return;
     ob_h5log_counts counts = ob_h5log_get_counts(log);
-    CHECK(counts.train == 300 && counts.eval == 2 && counts.events == 1);
+    CHECK(counts.train == 300 && counts.eval == 2 && counts.events == 1 && counts.precision == 1);
     for (int64_t i = 300; i < 350; i++) {
         ob_train_row row = train_row(i);
         CHECK(ob_h5log_train(log, &row) == 0);
@@ -453,8 +466,10 @@ static void test_reopen(void) {
     double *top5 = read_column(path, "/eval", "top5", 2);
     CHECK(top5 != NULL);
     free(top5);
+    const double first_scale[] = {1024};
+    CHECK(column_equals(path, "/precision", "loss_scale", first_scale, 1));
 
-    const ob_h5log_counts beyond = {1000, 0, 0};
+    const ob_h5log_counts beyond = {1000, 0, 0, 0};
     CHECK_ERROR(ob_h5log_reopen(&log, path, &beyond, err, sizeof(err)), err, "the checkpoint expects 1000");
     CHECK(log == NULL);
     CHECK(ob_h5log_validate(path, err, sizeof(err)) == 0); /* a refused reopen leaves it valid */
@@ -563,6 +578,14 @@ static void make_eval_secondary_integer(hid_t file) {
 }
 
 static void delete_events(hid_t file) { CHECK(H5Ldelete(file, "/events", H5P_DEFAULT) >= 0); }
+static void delete_precision(hid_t file) { CHECK(H5Ldelete(file, "/precision", H5P_DEFAULT) >= 0); }
+
+/* /precision joined schema v1 later: files written before it still validate. */
+static void test_precision_table_optional(void) {
+    char path[512], err[512] = "";
+    write_damaged_run(path_of("no_precision.h5", path, sizeof(path)), delete_precision);
+    CHECK(ob_h5log_validate(path, err, sizeof(err)) == 0);
+}
 
 static void test_validate_rejects(void) {
     static const struct {
@@ -588,7 +611,7 @@ static void test_validate_rejects(void) {
         err[0] = '\0';
         CHECK_ERROR(ob_h5log_validate(path, err, sizeof(err)), err, cases[i].message);
         ob_h5log *log = NULL;
-        const ob_h5log_counts none = {0, 0, 0};
+        const ob_h5log_counts none = {0, 0, 0, 0};
         CHECK_ERROR(ob_h5log_reopen(&log, path, &none, err, sizeof(err)), err, cases[i].message);
     }
 
@@ -613,6 +636,7 @@ int main(void) {
     test_unwritable_output();
     test_reopen();
     test_validate_rejects();
+    test_precision_table_optional();
 
     char command[600];
     snprintf(command, sizeof(command), "rm -rf '%s'", dir);

@@ -190,11 +190,15 @@ static ob_tensor *resnet_forward_loss(ob_ctx *ctx, ob_workload_run *run) {
 }
 
 /* Rank (0-based) of the true class's logit among a row's logits; ties
- * count against the prediction, so a constant output scores 0. */
+ * count against the prediction, so a constant output scores 0, and so does
+ * any NaN in the row (every comparison with NaN is false, which would
+ * otherwise rank a NaN row's label first). */
 static int label_rank(const float *row, int64_t classes, int32_t label) {
     int rank = 0;
-    for (int64_t c = 0; c < classes; c++)
+    for (int64_t c = 0; c < classes; c++) {
+        if (isnan(row[c])) return (int)classes;
         if (c != label && row[c] >= row[label]) rank++;
+    }
     return rank;
 }
 

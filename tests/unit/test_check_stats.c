@@ -1,0 +1,212 @@
+/* The statistics of `optbench check` (harness/ob_check.h) against tabulated
+ * and hand-worked values: Student's t, olympic statistics, MLPerf's RCP
+ * worked examples, the band test. */
+#include <math.h>
+#include <stdio.h>
+
+#include "harness/ob_check.h"
+#include "ob_check.h"
+
+#define COUNT(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
+static bool near(double a, double b, double tolerance) { return fabs(a - b) <= tolerance; }
+
+/* ---- Student's t -------------------------------------------------------- */
+
+/* One-sided 95% quantiles as printed in t tables (three decimals). */
+static void test_t_quantiles_match_the_table(void) {
+    const struct {
+        double df, t95, t975;
+    } table[] = {{1, 6.314, 12.706}, {2, 2.920, 4.303}, {4, 2.132, 2.776}, {9, 1.833, 2.262}, {30, 1.697, 2.042}};
+    for (int i = 0; i < COUNT(table); i++) {
+        double t95 = ob_student_t_quantile(0.95, table[i].df), t975 = ob_student_t_quantile(0.975, table[i].df);
+        if (!near(t95, table[i].t95, 5e-4) || !near(t975, table[i].t975, 5e-4))
+            printf("  df %g: t_0.95 %.5f (table %.3f), t_0.975 %.5f (table %.3f)\n", table[i].df, t95, table[i].t95,
+                   t975, table[i].t975);
+        CHECK(near(t95, table[i].t95, 5e-4));
+        CHECK(near(t975, table[i].t975, 5e-4));
+    }
+    CHECK(ob_student_t_quantile(0.5, 7) == 0);
+    CHECK(near(ob_student_t_quantile(0.05, 9), -ob_student_t_quantile(0.95, 9), 1e-12));
+    CHECK(isnan(ob_student_t_quantile(1.0, 3)) && isnan(ob_student_t_quantile(0.9, 0)));
+}
+
+/* Closed forms: df 1 is Cauchy, F(t) = 1/2 + atan(t)/pi; df 2 has
+ * F(t) = 1/2 + t / (2 sqrt(2 + t^2)). */
+static void test_t_cdf_matches_closed_forms(void) {
+    const double ts[] = {-30, -2.5, -0.3, 0, 0.7, 1.9, 6.314, 100};
+    for (int i = 0; i < COUNT(ts); i++) {
+        double t = ts[i];
+        CHECK(near(ob_student_t_cdf(t, 1), 0.5 + atan(t) / acos(-1.0), 1e-12));
+        CHECK(near(ob_student_t_cdf(t, 2), 0.5 + t / (2 * sqrt(2 + t * t)), 1e-12));
+        CHECK(near(ob_student_t_cdf(t, 9) + ob_student_t_cdf(-t, 9), 1.0, 1e-12));
+    }
+    /* Large df approaches the normal distribution: Phi(1.959964) = 0.975. */
+    CHECK(near(ob_student_t_cdf(1.959964, 1e7), 0.975, 1e-6));
+}
+
+/* ---- olympic statistics ------------------------------------------------- */
+
+static void test_olympic_statistics_by_hand(void) {
+    /* {3, 1, 2, 10}: drop 1 and 10, keep {3, 2}: mean 2.5, std sqrt(0.5). */
+    const double four[] = {3, 1, 2, 10};
+    ob_olympic_stats s = ob_olympic(four, 4);
+    CHECK(s.count == 2 && near(s.mean, 2.5, 1e-15) && near(s.std, sqrt(0.5), 1e-15));
+    /* Two values are too few to trim: {1, 3} -> mean 2, std sqrt(2). */
+    const double two[] = {1, 3};
+    s = ob_olympic(two, 2);
+    CHECK(s.count == 2 && near(s.mean, 2, 1e-15) && near(s.std, sqrt(2), 1e-15));
+    /* One value: its own mean, no spread. */
+    s = ob_olympic(two, 1);
+    CHECK(s.count == 1 && s.mean == 1 && isnan(s.std));
+    /* Ties: exactly one minimum and one maximum go, even when all are equal. */
+    const double tied[] = {5, 5, 5, 5};
+    s = ob_olympic(tied, 4);
+    CHECK(s.count == 2 && s.mean == 5 && s.std == 0);
+    /* MLPerf's example list: kept 16 16 16 16 16 16 15 15 -> mean 15.75, squares 1.5 over 7. */
+    const double mlperf[] = {16, 14, 16, 17, 16, 16, 15, 16, 15, 16};
+    s = ob_olympic(mlperf, 10);
+    CHECK(s.count == 8 && near(s.mean, 15.75, 1e-12) && near(s.std, sqrt(1.5 / 7), 1e-12));
+}
+
+/* ---- MLPerf's worked example -------------------------------------------- */
+
+/* The population std (ddof 0) of values, the spread MLPerf's example reports. */
+static double population_std(const double *values, int n) {
+    double mean = 0, squares = 0;
+    for (int i = 0; i < n; i++) mean += values[i] / n;
+    for (int i = 0; i < n; i++) squares += (values[i] - mean) * (values[i] - mean);
+    return sqrt(squares / n);
+}
+
+/* MLPerf training rules, appendix "RCP Examples": batch 128, reference epochs
+ * 16 14 16 17 16 16 15 16 15 16 ("Mean = 15.75, Stdev = 0.43", max speedup
+ * 3.53%, lower bound 15.21), batch 256, 20 21 21 20 22 22 21 21 20 20
+ * ("Mean = 20.75, Stdev = 0.66", 4.12%, 19.93); 5 submission runs, 3 kept. */
+static void test_mlperf_worked_example(void) {
+    const double ref128[] = {16, 14, 16, 17, 16, 16, 15, 16, 15, 16};
+    const double kept128[] = {16, 16, 16, 16, 16, 16, 15, 15};
+    const double ref256[] = {20, 21, 21, 20, 22, 22, 21, 21, 20, 20};
+    const double kept256[] = {20, 20, 20, 21, 21, 21, 21, 22};
+
+    /* Their formula: the population std of the kept values. */
+    double theirs128 = ob_rcp_lower_bound(15.75, population_std(kept128, 8), 8, 3, 0.05);
+    double theirs256 = ob_rcp_lower_bound(20.75, population_std(kept256, 8), 8, 3, 0.05);
+    printf("MLPerf example, their std: batch 128 std %.4f bound %.4f (published 15.21, speedup %.2f%%), "
+           "batch 256 std %.4f bound %.4f (published 19.93, %.2f%%)\n",
+           population_std(kept128, 8), theirs128, 100 * (15.75 / theirs128 - 1), population_std(kept256, 8),
+           theirs256, 100 * (20.75 / theirs256 - 1));
+    CHECK(near(population_std(kept128, 8), 0.43, 0.005) && near(population_std(kept256, 8), 0.66, 0.005));
+    CHECK(near(theirs128, 15.21, 0.005) && near(100 * (15.75 / theirs128 - 1), 3.53, 0.005));
+    CHECK(near(theirs256, 19.93, 0.005) && near(100 * (20.75 / theirs256 - 1), 4.12, 0.005));
+
+    /* Ours: the sample std of the same kept values: 0.463 -> 15.18, 0.707 -> 19.87. */
+    ob_olympic_stats ours128 = ob_olympic(ref128, 10), ours256 = ob_olympic(ref256, 10);
+    double bound128 = ob_rcp_lower_bound(ours128.mean, ours128.std, ours128.count, 3, 0.05);
+    double bound256 = ob_rcp_lower_bound(ours256.mean, ours256.std, ours256.count, 3, 0.05);
+    printf("consistent trimmed std: batch 128 std %.4f bound %.4f, batch 256 std %.4f bound %.4f\n", ours128.std,
+           bound128, ours256.std, bound256);
+    CHECK(near(ours128.std, 0.4629, 5e-5) && near(bound128, 15.18, 0.005));
+    CHECK(near(ours256.std, 0.7071, 5e-5) && near(bound256, 19.87, 0.005));
+
+    /* MLPerf's checker code: population std of all 10 values with the trimmed mean and counts. */
+    double checker128 = ob_rcp_lower_bound(15.75, population_std(ref128, 10), 8, 3, 0.05);
+    printf("checker's untrimmed std: batch 128 std %.4f bound %.4f\n", population_std(ref128, 10), checker128);
+    CHECK(near(checker128, 14.78, 0.005));
+
+    /* Their submissions S1 (passes at 128) and S2 (fails at 256) keep their verdicts. */
+    const double s1[] = {15, 15, 15, 16, 16}, s2[] = {19, 19, 19, 20, 21};
+    ob_rcp_result r1 = ob_rcp_test(ref128, 10, s1, 5, 0.05), r2 = ob_rcp_test(ref256, 10, s2, 5, 0.05);
+    CHECK(r1.pass && near(r1.run.mean, 15 + 1.0 / 3, 1e-12) && r1.df == 9);
+    CHECK(!r2.pass && near(r2.run.mean, 19 + 1.0 / 3, 1e-12));
+}
+
+/* ---- the RCP test ------------------------------------------------------- */
+
+static void test_rcp_pass_and_fail_by_hand(void) {
+    /* Reference {8, 9, 10, 11, 12}: kept {9, 10, 11}, mean 10, std 1. Five
+     * runs keep 3: df 4, lower = 10 - 2.132 sqrt(2/3) = 8.259. */
+    const double ref[] = {8, 9, 10, 11, 12};
+    const double fine[] = {9, 9.5, 10, 10.5, 11}, fast[] = {7, 7, 7, 7, 7};
+    ob_rcp_result r = ob_rcp_test(ref, 5, fine, 5, 0.05);
+    CHECK(r.pass && r.df == 4 && near(r.t_quantile, 2.132, 5e-4) && near(r.lower_bound, 8.259, 5e-4));
+    CHECK(near(r.t_statistic, 0, 1e-12) && near(r.p_value, 0.5, 1e-12));
+    r = ob_rcp_test(ref, 5, fast, 5, 0.05);
+    /* t = (7 - 10) / sqrt(2/3) = -3.674; P(T4 <= -3.674) = 0.0107. */
+    CHECK(!r.pass && near(r.t_statistic, -3.674, 5e-4) && near(r.p_value, 0.0107, 5e-4));
+    /* One run: k_run 1, df 2, lower = 10 - 2.920 sqrt(4/3) = 6.628. */
+    const double one_slow[] = {6.7}, one_fast[] = {6.5};
+    r = ob_rcp_test(ref, 5, one_slow, 1, 0.05);
+    CHECK(r.pass && r.df == 2 && near(r.lower_bound, 6.628, 5e-4));
+    CHECK(!ob_rcp_test(ref, 5, one_fast, 1, 0.05).pass);
+    /* No spread: the bound is the mean, and the mean itself passes. */
+    const double flat[] = {10, 10.5, 10, 9.5, 10, 10}, at_mean[] = {10}, below[] = {9.75};
+    r = ob_rcp_test(flat, 6, at_mean, 1, 0.05);
+    CHECK(r.pass && r.lower_bound == 10 && isnan(r.p_value));
+    CHECK(!ob_rcp_test(flat, 6, below, 1, 0.05).pass);
+}
+
+/* ---- the band test ------------------------------------------------------ */
+
+/* Four seeds; D converged at 0.5 and A at 1.0, so later epochs have fewer seeds. */
+static const double A_EPOCH[] = {0.5, 1.0}, A_METRIC[] = {0.2, 0.4};
+static const double B_EPOCH[] = {0.5, 1.0, 1.5}, B_METRIC[] = {0.3, 0.5, 0.7};
+static const double C_EPOCH[] = {0.5, 1.0, 1.5}, C_METRIC[] = {0.1, 0.3, 0.5};
+static const double D_EPOCH[] = {0.5}, D_METRIC[] = {0.2};
+static const ob_reference_seed SEEDS[] = {
+    {1, 1.0, 2, A_EPOCH, A_METRIC}, {2, 1.5, 3, B_EPOCH, B_METRIC},
+    {3, 1.5, 3, C_EPOCH, C_METRIC}, {4, 0.5, 1, D_EPOCH, D_METRIC},
+};
+
+static void test_band_interpolates_between_eval_points(void) {
+    /* Epoch 0.75: A 0.3, B 0.4, C 0.2 (D has stopped): mean 0.3, std 0.1;
+     * k = 1 gives the band [0.2, 0.4]. */
+    ob_band_point p = ob_band_test_point(SEEDS, 4, 0.75, 0.3, 1.0, 0.02);
+    CHECK(p.verdict == OB_BAND_INSIDE && p.n_covering == 3);
+    CHECK(near(p.mean, 0.3, 1e-12) && near(p.std, 0.1, 1e-12));
+    CHECK(near(p.lower, 0.2, 1e-12) && near(p.upper, 0.4, 1e-12));
+    p = ob_band_test_point(SEEDS, 4, 0.75, 0.45, 1.0, 0.02);
+    CHECK(p.verdict == OB_BAND_ABOVE && near(p.excess, 0.05, 1e-12));
+    p = ob_band_test_point(SEEDS, 4, 0.75, 0.125, 1.0, 0.02);
+    CHECK(p.verdict == OB_BAND_BELOW && near(p.excess, 0.075, 1e-12));
+    /* k = 3: the band widens to [0, 0.6]. */
+    CHECK(ob_band_test_point(SEEDS, 4, 0.75, 0.45, 3.0, 0.02).verdict == OB_BAND_INSIDE);
+    /* On an eval point all four count: 0.2 0.3 0.1 0.2, std sqrt(0.02/3). */
+    p = ob_band_test_point(SEEDS, 4, 0.5, 0.2, 3.0, 0.02);
+    CHECK(p.n_covering == 4 && near(p.mean, 0.2, 1e-12) && near(p.std, sqrt(0.02 / 3), 1e-12));
+    /* An epoch equal up to rounding still counts A, whose curve ends at 1.0. */
+    CHECK(ob_band_test_point(SEEDS, 4, 1.0 + 1e-12, 0.4, 3.0, 0.02).n_covering == 3);
+}
+
+static void test_band_needs_three_covering_seeds(void) {
+    /* Epoch 1.25: only B and C reach it; before 0.5 and after 1.5 no seed does. */
+    ob_band_point p = ob_band_test_point(SEEDS, 4, 1.25, 0.0, 3.0, 0.02);
+    CHECK(p.verdict == OB_BAND_NOT_TESTED && p.n_covering == 2 && isnan(p.lower));
+    CHECK(ob_band_test_point(SEEDS, 4, 0.25, 0.2, 3.0, 0.02).n_covering == 0);
+    CHECK(ob_band_test_point(SEEDS, 4, 1.75, 0.2, 3.0, 0.02).verdict == OB_BAND_NOT_TESTED);
+}
+
+static void test_band_edge_and_abs_tol(void) {
+    /* Three identical seeds: std 0, so the band is mean +- abs_tol = [0.375, 0.625]
+     * (all exact in binary). The edge itself is inside. */
+    static const double epoch[] = {1.0}, metric[] = {0.5};
+    const ob_reference_seed flat[] = {{1, 1, 1, epoch, metric}, {2, 1, 1, epoch, metric}, {3, 1, 1, epoch, metric}};
+    CHECK(ob_band_test_point(flat, 3, 1.0, 0.625, 3.0, 0.125).verdict == OB_BAND_INSIDE);
+    CHECK(ob_band_test_point(flat, 3, 1.0, 0.375, 3.0, 0.125).verdict == OB_BAND_INSIDE);
+    CHECK(ob_band_test_point(flat, 3, 1.0, nextafter(0.625, 1), 3.0, 0.125).verdict == OB_BAND_ABOVE);
+    CHECK(ob_band_test_point(flat, 3, 1.0, nextafter(0.375, 0), 3.0, 0.125).verdict == OB_BAND_BELOW);
+    /* A run's NaN is outside any band. */
+    CHECK(ob_band_test_point(flat, 3, 1.0, NAN, 3.0, 0.125).verdict == OB_BAND_NOT_FINITE);
+}
+
+int main(void) {
+    test_t_quantiles_match_the_table();
+    test_t_cdf_matches_closed_forms();
+    test_olympic_statistics_by_hand();
+    test_mlperf_worked_example();
+    test_rcp_pass_and_fail_by_hand();
+    test_band_interpolates_between_eval_points();
+    test_band_needs_three_covering_seeds();
+    test_band_edge_and_abs_tol();
+    return report_checks();
+}
