@@ -8,6 +8,7 @@
 #include "harness/ob_checkpoint.h"
 #include "harness/ob_config.h"
 #include "harness/ob_plan.h"
+#include "harness/ob_report.h"
 #include "harness/ob_run.h"
 #include "harness/ob_suite.h"
 #include "nn/ob_ctx.h"
@@ -64,6 +65,8 @@ static void print_usage(FILE *out) {
             "  optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]\n"
             "               (exit 0 pass, 1 fail, 2 bad input; optbench check --help)\n"
             "  optbench reference build [--out REF.h5] [--reference-dir DIR] [--force] RUN.h5|DIR ...\n"
+            "  optbench report RUN.h5|DIR ... [--format md|csv] [--out FILE] [--plot PREFIX] [--baseline NAME]\n"
+            "               [--reference-dir DIR] [--papers-dir DIR] (optbench report --help)\n"
             "  optbench list [workloads|optimizers|presets|keys]\n"
             "  optbench --version\n\n"
             "Every flag is also a config key (optbench list keys); --set and [section] key = value in\n"
@@ -295,6 +298,8 @@ static void list_workloads(void) {
 
 static void list_optimizers(void) {
     printf("%-10s %s\n", "sgd", "SGD with momentum or Nesterov, L2 or decoupled weight decay");
+    printf("%-10s %s\n", "adamw", "Adam with decoupled weight decay (Loshchilov & Hutter)");
+    printf("%-10s %s\n", "lamb", "LAMB: Adam direction scaled by a trust ratio per parameter tensor (You et al.)");
     printf("\npreconditioners (--precond, wrapping the optimizer; settings in the kfac section):\n");
     printf("%-10s %s\n", "kfac", "K-FAC as KAISA distributes it (grad-worker fraction: COMM-OPT .. MEM-OPT)");
     printf("%-10s %s\n", "dp-kfac", "DP-KFAC: one owner per layer, factors from its local batch, never sent");
@@ -346,7 +351,7 @@ static int cmd_list(int argc, char **argv) {
 
 /* Subcommands of DESIGN.md section 5 that later issues deliver. */
 static const char *const later_commands[][2] = {
-    {"report", "#6"}, {"data", "#5"}};
+    {"data", "#5"}};
 
 int ob_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -363,12 +368,13 @@ int ob_cli_main(int argc, char **argv) {
     if (strcmp(argv[1], "check") == 0) return ob_check_main(argc, argv);
     if (strcmp(argv[1], "reference") == 0) return ob_reference_main(argc, argv);
     if (strcmp(argv[1], "suite") == 0) return ob_suite_main(argc, argv);
+    if (strcmp(argv[1], "report") == 0) return ob_report_main(argc, argv);
     for (size_t i = 0; i < sizeof later_commands / sizeof later_commands[0]; i++)
         if (strcmp(argv[1], later_commands[i][0]) == 0) {
             fprintf(stderr, "optbench: '%s' is not in this build yet (issue %s)\n", argv[1], later_commands[i][1]);
             return 2;
         }
-    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan, list, check, reference or suite; "
+    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan, list, check, reference, suite or report; "
                     "see optbench --help)\n", argv[1]);
     return 2;
 }

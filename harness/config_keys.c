@@ -17,8 +17,9 @@ static const ob_config_key config_keys[] = {
      .choices = "full|workstation|smoke",
      .help = "size preset: full (paper recipe, GPU cluster), workstation (scaled down, minutes on "
              "2 cores), smoke (a few steps, for tests)"},
-    {.key = "run.optimizer", .type = OB_CFG_ENUM, .default_value = "sgd", .choices = "sgd",
-     .help = "base optimizer; its settings are the section of the same name"},
+    {.key = "run.optimizer", .type = OB_CFG_ENUM, .default_value = "sgd", .choices = "sgd|adamw|lamb",
+     .help = "base optimizer; its settings (and the schedule's peak learning rate) are the section of "
+             "the same name"},
     {.key = "run.precond", .type = OB_CFG_ENUM, .default_value = "none", .choices = "none|kfac|dp-kfac",
      .help = "preconditioner wrapped around the base optimizer: kfac (KAISA), dp-kfac (DP-KFAC); its "
              "settings are the kfac section; none = plain base optimizer"},
@@ -139,6 +140,46 @@ static const ob_config_key config_keys[] = {
      .help = "decoupled weight decay (SGDW, Loshchilov & Hutter): shrink the weights, not the gradient"},
     {.key = "sgd.decay_norm_and_bias", .type = OB_CFG_BOOL, .default_value = "false",
      .help = "also decay normalisation scales and shifts and biases (default: only weights)"},
+
+    /* adamw: AdamW (optimizers/ob_optimizer.h has the update) */
+    {.key = "adamw.lr", .type = OB_CFG_FLOAT, .default_value = "0.001", .min = 0, .min_exclusive = true,
+     .max = 1e3, .help = "peak learning rate (reached after warm-up; the schedule scales it)"},
+    {.key = "adamw.beta1", .type = OB_CFG_FLOAT, .default_value = "0.9", .min = 0, .max = 1,
+     .max_exclusive = true, .help = "decay rate of the first moment (running mean of the gradient)"},
+    {.key = "adamw.beta2", .type = OB_CFG_FLOAT, .default_value = "0.999", .min = 0, .max = 1,
+     .max_exclusive = true, .help = "decay rate of the second moment (running mean of the squared gradient)"},
+    {.key = "adamw.eps", .type = OB_CFG_FLOAT, .default_value = "1e-8", .min = 0, .min_exclusive = true,
+     .max = 1, .help = "added to the square root of the second moment"},
+    {.key = "adamw.weight_decay", .type = OB_CFG_FLOAT, .default_value = "0.01", .min = 0, .max = 1,
+     .help = "decoupled weight decay: the weights shrink by lr * weight_decay each step"},
+    {.key = "adamw.decay_norm_and_bias", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "also decay normalisation scales and shifts and biases (default: only weights)"},
+
+    /* lamb: LAMB, You et al. 2020 (optimizers/ob_optimizer.h has the update) */
+    {.key = "lamb.lr", .type = OB_CFG_FLOAT, .default_value = "0.001", .min = 0, .min_exclusive = true,
+     .max = 1e3, .help = "peak learning rate (reached after warm-up; the schedule scales it)"},
+    {.key = "lamb.beta1", .type = OB_CFG_FLOAT, .default_value = "0.9", .min = 0, .max = 1,
+     .max_exclusive = true, .help = "decay rate of the first moment (running mean of the gradient)"},
+    {.key = "lamb.beta2", .type = OB_CFG_FLOAT, .default_value = "0.999", .min = 0, .max = 1,
+     .max_exclusive = true, .help = "decay rate of the second moment (running mean of the squared gradient)"},
+    {.key = "lamb.eps", .type = OB_CFG_FLOAT, .default_value = "1e-6", .min = 0, .min_exclusive = true,
+     .max = 1, .help = "added to the square root of the second moment (the paper's 1e-6)"},
+    {.key = "lamb.weight_decay", .type = OB_CFG_FLOAT, .default_value = "0.01", .min = 0, .max = 1,
+     .help = "weight_decay * parameter is added to the Adam direction before the trust ratio scales it"},
+    {.key = "lamb.decay_norm_and_bias", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "also decay normalisation scales and shifts and biases and give them a trust ratio (default: "
+             "they step like Adam, ratio 1)"},
+    {.key = "lamb.max_trust_ratio", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1e6,
+     .help = "upper clamp of the trust ratio ||x|| / ||r|| of each parameter tensor; 0 = no clamp (the "
+             "paper's identity)"},
+    {.key = "lamb.bias_correction", .type = OB_CFG_BOOL, .default_value = "true",
+     .help = "divide the moments by 1 - beta^t at step t, as the paper's algorithm does"},
+
+    /* grad: what happens to the averaged gradient before the update */
+    {.key = "grad.clip_norm", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1e30,
+     .help = "clip by global norm: when the norm of all gradients together exceeds this, scale them by "
+             "clip_norm / (norm + 1e-6), before K-FAC and the optimizer; 0 = off (the logged grad_norm is "
+             "the norm before clipping)"},
 
     /* dist: data-parallel training over ranks (mpirun -np N optbench run ...) */
     {.key = "dist.bucket_mb", .type = OB_CFG_FLOAT, .default_value = "25", .min = 0, .min_exclusive = true,

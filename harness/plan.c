@@ -238,8 +238,7 @@ int ob_plan_execute(const ob_config *cfg, const ob_plan_options *options, char *
         /* batch-norm running statistics are charged to params too */
         for (int i = 0; i < ob_params_buffer_count(base.params); i++)
             base.buffer_bytes += (double)ob_tensor_bytes(ob_params_buffer_at(base.params, i)->value);
-        ob_sgd_config sgd = ob_run_sgd_config(cfg);
-        optimizer = ob_sgd_new(ctx, base.params, &sgd);
+        optimizer = ob_run_optimizer_new(ctx, base.params, cfg);
         if (!optimizer) {
             snprintf(err, err_len, "optimizer: %s", ob_ctx_error(ctx));
             rc = 2;

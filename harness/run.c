@@ -22,10 +22,10 @@
 #include "harness/ob_run_options.h"
 #include "harness/ob_progress.h"
 #include "harness/ob_provenance.h"
-#include "nn/ob_backend.h"
 #include "nn/ob_tape.h"
 #include "ob_version.h"
 #include "optimizers/kfac/ob_kfac.h"
+#include "optimizers/ob_clip.h"
 #include "optimizers/ob_optimizer.h"
 #include "optimizers/ob_schedule.h"
 #include "optimizers/precision/ob_precision.h"
@@ -49,6 +49,7 @@ typedef struct {
     int rank, world_size;
     ob_grad_sync *grad_sync;
     ob_optimizer *optimizer;
+    double clip_norm; /* grad.clip_norm: 0 = off */
     ob_kfac *kfac; /* NULL without --precond */
     ob_kfac_config kfac_config;
     ob_precision *precision; /* NULL in fp32 without loss scaling */
@@ -125,10 +126,10 @@ static int create_workload(run_state *r) {
 
 static int create_optimizer(run_state *r) {
     const ob_config *c = r->config;
-    ob_sgd_config sgd = ob_run_sgd_config(c);
     ob_params *params = r->workload->params(r->work);
-    r->optimizer = ob_sgd_new(r->ctx, params, &sgd);
+    r->optimizer = ob_run_optimizer_new(r->ctx, params, c);
     if (!r->optimizer) return fail(r, 2, "optimizer: %s", ob_ctx_error(r->ctx));
+    r->clip_norm = ob_config_get_float(c, "grad.clip_norm");
     int64_t bucket_bytes = (int64_t)(ob_config_get_float(c, "dist.bucket_mb") * 1048576.0);
     r->grad_sync = ob_grad_sync_new(r->ctx, params, r->comm, bucket_bytes);
     if (!r->grad_sync) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
@@ -156,7 +157,7 @@ static int create_schedule(run_state *r) {
     ob_schedule *s = &r->schedule;
     if (ob_schedule_kind_parse(ob_config_get_str(c, "schedule.kind"), &s->kind))
         return fail(r, 2, "schedule.kind: unknown schedule %s", ob_config_get_str(c, "schedule.kind"));
-    s->base_lr = ob_config_get_float(c, "sgd.lr");
+    s->base_lr = ob_run_base_lr(c);
     s->steps_per_epoch = r->batches_per_epoch;
     s->total_epochs = ob_config_get_float(c, "run.epochs");
     s->warmup_epochs = ob_config_get_float(c, "schedule.warmup_epochs");
@@ -338,15 +339,6 @@ static int precondition(run_state *r, double lr) {
     return 0;
 }
 
-static double grad_norm(ob_params *params) {
-    double sumsq = 0.0;
-    for (int i = 0; i < ob_params_count(params); i++) {
-        const ob_tensor *grad = ob_params_at(params, i)->value->grad;
-        sumsq += ob_backend_of(grad)->sumsq(grad);
-    }
-    return sqrt(sumsq);
-}
-
 /* What one step reports to /train. */
 typedef struct {
     double loss, lr, grad_norm, loss_scale;
@@ -384,11 +376,14 @@ static int train_step(run_state *r, step_result *out) {
     if (ob_grad_sync_average(r->grad_sync)) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
     if ((rc = average_over_ranks(r, loss_out))) return rc;
     t = ob_phase_end(&r->timers, OB_PHASE_GRAD_ALLREDUCE, t);
-    *grad_norm_out = grad_norm(params);
+    *grad_norm_out = ob_grad_norm(params); /* logged as measured, before clipping */
     *lr_out = ob_schedule_lr(&r->schedule, r->step);
     /* A non-finite loss (the same on every rank) ends the run before the
-     * update can spread it; a skipped step (loss scaling) changes nothing. */
+     * update can spread it; a skipped step (loss scaling) changes nothing.
+     * Clipping sees the averaged gradient, the same on every rank, and K-FAC
+     * preconditions the clipped one. */
     if (isfinite(*loss_out) && accept_update(r, *grad_norm_out)) {
+        ob_clip_grad_norm(params, *grad_norm_out, r->clip_norm);
         if (r->kfac && (rc = precondition(r, *lr_out))) return rc;
         t = ob_now();
         if (ob_optimizer_step(r->optimizer, *lr_out)) return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));

@@ -200,6 +200,29 @@ ob_batchnorm_layer *ob_batchnorm_layer_new(ob_ctx *ctx, ob_params *params, const
     return layer;
 }
 
+ob_layernorm_layer *ob_layernorm_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int width,
+                                           double eps) {
+    ob_layernorm_layer *layer = add_layer(params, sizeof *layer, name, OB_LAYER_LAYERNORM);
+    if (!layer) return NULL;
+    layer->eps = eps;
+    layer->weight = add_param(ctx, params, &layer->base, "weight", OB_KIND_NORM_SCALE, OB_SHAPE(width));
+    if (!layer->weight) return NULL;
+    layer->bias = add_param(ctx, params, &layer->base, "bias", OB_KIND_NORM_BIAS, OB_SHAPE(width));
+    if (!layer->bias) return NULL;
+    ob_backend_of(layer->weight)->fill(layer->weight, 1.0);
+    return layer;
+}
+
+ob_embedding_layer *ob_embedding_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int vocab,
+                                           int dim, double init_std) {
+    ob_embedding_layer *layer = add_layer(params, sizeof *layer, name, OB_LAYER_EMBEDDING);
+    if (!layer) return NULL;
+    layer->weight = add_param(ctx, params, &layer->base, "weight", OB_KIND_EMBEDDING, OB_SHAPE(vocab, dim));
+    if (!layer->weight) return NULL;
+    init_normal(layer->weight, init_stream(ctx, params), init_std);
+    return layer;
+}
+
 ob_tensor *ob_conv2d_layer_forward(ob_ctx *ctx, ob_conv2d_layer *layer, ob_tensor *x) {
     return ob_conv2d(ctx, x, layer->weight, layer->bias, layer->stride, layer->pad, layer->dilation,
                      &layer->base);
@@ -212,4 +235,12 @@ ob_tensor *ob_linear_layer_forward(ob_ctx *ctx, ob_linear_layer *layer, ob_tenso
 ob_tensor *ob_batchnorm_layer_forward(ob_ctx *ctx, ob_batchnorm_layer *layer, ob_tensor *x, bool training) {
     return ob_batchnorm(ctx, x, layer->weight, layer->bias, layer->running_mean, layer->running_var, training,
                         layer->momentum, layer->eps);
+}
+
+ob_tensor *ob_layernorm_layer_forward(ob_ctx *ctx, ob_layernorm_layer *layer, ob_tensor *x) {
+    return ob_layernorm(ctx, x, layer->weight, layer->bias, layer->eps);
+}
+
+ob_tensor *ob_embedding_layer_forward(ob_ctx *ctx, ob_embedding_layer *layer, const ob_tensor *ids) {
+    return ob_embedding(ctx, layer->weight, ids);
 }

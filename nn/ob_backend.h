@@ -16,6 +16,7 @@
 #define OB_BACKEND_H
 
 #include "nn/ob_ctx.h"
+#include "nn/ob_rng.h"
 #include "nn/ob_tensor.h"
 
 /* NHWC convolution geometry. y[b, oh, ow, oc] =
@@ -49,6 +50,15 @@ typedef struct {
     int out_h, out_w;
     int kernel, stride, pad;
 } ob_pool2d_geom;
+
+/* One Adam-family update's scalars (AdamW, LAMB), for one parameter. */
+typedef struct {
+    double lr; /* AdamW only: LAMB scales its direction itself */
+    double beta1, beta2, eps;
+    double bias_correction1, bias_correction2; /* 1 - beta^t at step t, or 1 without bias correction */
+    double weight_decay;                       /* this parameter's: 0 for a kind that is not decayed */
+    bool direction_into_grad;                  /* LAMB: leave the direction in grad, param untouched */
+} ob_adam_hyper;
 
 typedef struct ob_backend {
     const char *name;
@@ -163,6 +173,55 @@ typedef struct ob_backend {
     void (*mul)(const ob_tensor *a, const ob_tensor *b, ob_tensor *y);
     /* out[i,j] = 1 / (u[i] v[j] + shift) for u [rows], v [cols], out [rows, cols] */
     void (*outer_inverse)(const ob_tensor *u, const ob_tensor *v, double shift, ob_tensor *out);
+
+    /* Adam's moments and direction (PyTorch's arrangement), h per ob_adam_hyper:
+     *   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+     *   u = (m / bias_correction1) / (sqrt(v) / sqrt(bias_correction2) + eps)
+     * AdamW:  p = p (1 - lr weight_decay) - lr u
+     * LAMB (direction_into_grad): g = u + weight_decay p, p untouched */
+    void (*adam_update)(ob_tensor *param, ob_tensor *grad, ob_tensor *m, ob_tensor *v, const ob_adam_hyper *h);
+
+    /* Transformer ops. Row indices, ids and key masks are I32, checked by
+     * the ops. */
+    /* y[r, :] = src[rows[r], :] with src viewed as [numel / width, width],
+     * width = src's last dim, y [rows->numel, width] */
+    void (*gather_rows)(const ob_tensor *src, const ob_tensor *rows, ob_tensor *y);
+    /* dsrc[rows[r], :] += dy[r, :] (repeated rows add up) */
+    void (*scatter_add_rows)(const ob_tensor *dy, const ob_tensor *rows, ob_tensor *dsrc);
+    /* Layer norm over the last dim (width): per row, mean and biased
+     * variance var; invstd = 1/sqrt(var + eps); y = gamma (x - mean) invstd
+     * + beta. Saves mean and invstd [rows]. Backward, x^ = (x - mean) invstd:
+     * dx += invstd (dy gamma - mean(dy gamma) - x^ mean(dy gamma x^)),
+     * dgamma += sum_rows dy x^, dbeta += sum_rows dy. */
+    void (*layernorm_forward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta, double eps,
+                              ob_tensor *y, ob_tensor *mean, ob_tensor *invstd);
+    void (*layernorm_backward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *mean,
+                               const ob_tensor *invstd, const ob_tensor *dy, ob_tensor *dx, ob_tensor *dgamma,
+                               ob_tensor *dbeta);
+    /* y = x Phi(x) (erf form); dx += dy (Phi(x) + x phi(x)) */
+    void (*gelu_forward)(const ob_tensor *x, ob_tensor *y);
+    void (*gelu_backward)(const ob_tensor *x, const ob_tensor *dy, ob_tensor *dx);
+    /* y = tanh(x); dx += dy (1 - y^2) */
+    void (*tanh_forward)(const ob_tensor *x, ob_tensor *y);
+    void (*tanh_backward)(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx);
+    /* y = x keep / (1 - p), or y += that when accumulate, p in [0, 1);
+     * keep_i = (word first_word + i of the stream >= p 2^32), see ob_rng_words */
+    void (*dropout)(const ob_rng_stream *stream, uint64_t first_word, double p, const ob_tensor *x,
+                    ob_tensor *y, bool accumulate);
+    /* c[i] = alpha op(a[i]) op(b[i]) + beta c[i] over the leading (batch)
+     * dims; the last two dims are the matrices (a [..., m, k], or [..., k, m]
+     * when trans_a); beta 0 ignores what c held */
+    void (*batched_gemm)(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
+                         double beta, ob_tensor *c);
+    /* Softmax over the last dim of scores [batch, ..., keys] restricted to
+     * the keys with key_mask[batch, key] != 0; masked keys get 0, and a row
+     * with no key left is all 0. Backward: ds += p (dp - sum p dp). */
+    void (*masked_softmax_forward)(const ob_tensor *scores, const ob_tensor *key_mask, ob_tensor *probs);
+    void (*masked_softmax_backward)(const ob_tensor *probs, const ob_tensor *dprobs, ob_tensor *dscores);
+    /* dst[o, j, i, :] = src[o, i, j, :] (+= when accumulate) for src viewed as
+     * [outer, d1, d2, inner]: the heads transpose */
+    void (*swap_middle_axes)(int64_t outer, int64_t d1, int64_t d2, int64_t inner, const ob_tensor *src,
+                             ob_tensor *dst, bool accumulate);
 } ob_backend;
 
 const ob_backend *ob_backend_get(ob_device device);

@@ -24,7 +24,14 @@ typedef enum {
     OB_KIND_COUNT
 } ob_param_kind;
 
-typedef enum { OB_LAYER_LINEAR = 0, OB_LAYER_CONV2D, OB_LAYER_BATCHNORM, OB_LAYER_TYPE_COUNT } ob_layer_type;
+typedef enum {
+    OB_LAYER_LINEAR = 0,
+    OB_LAYER_CONV2D,
+    OB_LAYER_BATCHNORM,
+    OB_LAYER_LAYERNORM,
+    OB_LAYER_EMBEDDING,
+    OB_LAYER_TYPE_COUNT
+} ob_layer_type;
 
 /* The part every layer shares; concrete layers embed it first. */
 typedef struct ob_layer {
@@ -98,6 +105,17 @@ typedef struct {
     double momentum, eps;
 } ob_batchnorm_layer;
 
+typedef struct {
+    ob_layer base;
+    ob_tensor *weight, *bias; /* gamma, beta: [width] */
+    double eps;
+} ob_layernorm_layer;
+
+typedef struct {
+    ob_layer base;
+    ob_tensor *weight; /* [vocab, dim] */
+} ob_embedding_layer;
+
 /* Kaiming-normal init, fan_out mode, ReLU gain (as torchvision's ResNet). */
 ob_conv2d_layer *ob_conv2d_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int in_c,
                                      int out_c, int kernel, int stride, int pad, int dilation, bool bias);
@@ -108,8 +126,18 @@ ob_linear_layer *ob_linear_layer_new(ob_ctx *ctx, ob_params *params, const char 
 ob_batchnorm_layer *ob_batchnorm_layer_new(ob_ctx *ctx, ob_params *params, const char *name,
                                            int channels, double momentum, double eps, double init_scale);
 
+/* gamma = 1, beta = 0. */
+ob_layernorm_layer *ob_layernorm_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int width,
+                                           double eps);
+/* Table entries normal with std init_std (BERT: 0.02). */
+ob_embedding_layer *ob_embedding_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int vocab,
+                                           int dim, double init_std);
+
 ob_tensor *ob_conv2d_layer_forward(ob_ctx *ctx, ob_conv2d_layer *layer, ob_tensor *x);
 ob_tensor *ob_linear_layer_forward(ob_ctx *ctx, ob_linear_layer *layer, ob_tensor *x);
 ob_tensor *ob_batchnorm_layer_forward(ob_ctx *ctx, ob_batchnorm_layer *layer, ob_tensor *x, bool training);
+ob_tensor *ob_layernorm_layer_forward(ob_ctx *ctx, ob_layernorm_layer *layer, ob_tensor *x);
+/* ids I32 of any shape -> [ids->numel, dim] (see ob_embedding) */
+ob_tensor *ob_embedding_layer_forward(ob_ctx *ctx, ob_embedding_layer *layer, const ob_tensor *ids);
 
 #endif

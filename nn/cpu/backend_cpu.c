@@ -3,6 +3,7 @@
  * (OB_WITH_DNNL), F32 convolutions run on it instead: it measured about 2x
  * faster than im2col + GEMM (tests/bench/conv_onednn); F64 (gradcheck) keeps
  * the im2col kernels, the reference. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,81 @@ static void cpu_outer_inverse(const ob_tensor *u, const ob_tensor *v, double shi
     BY_DTYPE(u, k_outer_inverse, u->numel, v->numel, u->data, v->data, shift, out->data);
 }
 
+static void cpu_adam_update(ob_tensor *param, ob_tensor *grad, ob_tensor *m, ob_tensor *v,
+                            const ob_adam_hyper *h) {
+    BY_DTYPE(param, k_adam_update, param->numel, param->data, grad->data, m->data, v->data, h);
+}
+
+/* The width of a tensor viewed as [rows, last dim]. */
+static int64_t last_dim(const ob_tensor *t) { return t->shape[t->ndim - 1]; }
+
+static void cpu_gather_rows(const ob_tensor *src, const ob_tensor *rows, ob_tensor *y) {
+    BY_DTYPE(src, k_gather_rows, rows->numel, last_dim(src), rows->data, src->data, y->data);
+}
+static void cpu_scatter_add_rows(const ob_tensor *dy, const ob_tensor *rows, ob_tensor *dsrc) {
+    BY_DTYPE(dy, k_scatter_add_rows, rows->numel, last_dim(dsrc), rows->data, dy->data, dsrc->data);
+}
+static void cpu_layernorm_forward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                  double eps, ob_tensor *y, ob_tensor *mean, ob_tensor *invstd) {
+    int64_t width = last_dim(x);
+    BY_DTYPE(x, k_layernorm_forward, x->numel / width, width, x->data, gamma->data, beta->data, eps, y->data,
+             mean->data, invstd->data);
+}
+static void cpu_layernorm_backward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *mean,
+                                   const ob_tensor *invstd, const ob_tensor *dy, ob_tensor *dx,
+                                   ob_tensor *dgamma, ob_tensor *dbeta) {
+    int64_t width = last_dim(x);
+    BY_DTYPE(x, k_layernorm_backward, x->numel / width, width, x->data, gamma->data, mean->data, invstd->data,
+             dy->data, data_or_null(dx), data_or_null(dgamma), data_or_null(dbeta));
+}
+static void cpu_gelu_forward(const ob_tensor *x, ob_tensor *y) {
+    BY_DTYPE(x, k_gelu_forward, x->numel, x->data, y->data);
+}
+static void cpu_gelu_backward(const ob_tensor *x, const ob_tensor *dy, ob_tensor *dx) {
+    BY_DTYPE(x, k_gelu_backward, x->numel, x->data, dy->data, dx->data);
+}
+static void cpu_tanh_forward(const ob_tensor *x, ob_tensor *y) {
+    BY_DTYPE(x, k_tanh_forward, x->numel, x->data, y->data);
+}
+static void cpu_tanh_backward(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx) {
+    BY_DTYPE(y, k_tanh_backward, y->numel, y->data, dy->data, dx->data);
+}
+/* Kept when a 32-bit word is >= threshold = p 2^32 (rounded, at most
+ * 2^32 - 1): P(keep) = 1 - p to within 2^-32. */
+static void cpu_dropout(const ob_rng_stream *stream, uint64_t first_word, double p, const ob_tensor *x,
+                        ob_tensor *y, bool accumulate) {
+    double scaled = ldexp(p, 32) + 0.5;
+    uint32_t threshold = scaled >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)scaled;
+    BY_DTYPE(x, k_dropout, x->numel, stream, first_word, threshold, 1.0 / (1.0 - p), x->data, y->data,
+             accumulate);
+}
+/* Matrices in a batched operand: the product of all dims but the last two. */
+static int64_t matrix_count(const ob_tensor *t) {
+    return t->numel / (t->shape[t->ndim - 2] * t->shape[t->ndim - 1]);
+}
+static void cpu_batched_gemm(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
+                             double beta, ob_tensor *c) {
+    int64_t a_rows = a->shape[a->ndim - 2], a_cols = last_dim(a);
+    int64_t m = trans_a ? a_cols : a_rows, k = trans_a ? a_rows : a_cols;
+    int64_t n = trans_b ? b->shape[b->ndim - 2] : last_dim(b);
+    BY_DTYPE(a, k_batched_gemm, matrix_count(c), trans_a, trans_b, m, n, k, alpha, a->data, b->data, beta,
+             c->data);
+}
+static void cpu_masked_softmax_forward(const ob_tensor *scores, const ob_tensor *key_mask, ob_tensor *probs) {
+    int64_t batch = scores->shape[0], keys = last_dim(scores);
+    BY_DTYPE(scores, k_masked_softmax_forward, batch, scores->numel / (batch * keys), keys, scores->data,
+             key_mask->data, probs->data);
+}
+static void cpu_masked_softmax_backward(const ob_tensor *probs, const ob_tensor *dprobs, ob_tensor *dscores) {
+    int64_t keys = last_dim(probs);
+    BY_DTYPE(probs, k_masked_softmax_backward, probs->numel / keys, keys, probs->data, dprobs->data,
+             dscores->data);
+}
+static void cpu_swap_middle_axes(int64_t outer, int64_t d1, int64_t d2, int64_t inner, const ob_tensor *src,
+                                 ob_tensor *dst, bool accumulate) {
+    BY_DTYPE(src, k_swap_middle_axes, outer, d1, d2, inner, src->data, dst->data, accumulate);
+}
+
 static const ob_backend cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
@@ -289,6 +365,20 @@ static const ob_backend cpu_backend = {
     .dot = cpu_dot,
     .mul = cpu_mul,
     .outer_inverse = cpu_outer_inverse,
+    .adam_update = cpu_adam_update,
+    .gather_rows = cpu_gather_rows,
+    .scatter_add_rows = cpu_scatter_add_rows,
+    .layernorm_forward = cpu_layernorm_forward,
+    .layernorm_backward = cpu_layernorm_backward,
+    .gelu_forward = cpu_gelu_forward,
+    .gelu_backward = cpu_gelu_backward,
+    .tanh_forward = cpu_tanh_forward,
+    .tanh_backward = cpu_tanh_backward,
+    .dropout = cpu_dropout,
+    .batched_gemm = cpu_batched_gemm,
+    .masked_softmax_forward = cpu_masked_softmax_forward,
+    .masked_softmax_backward = cpu_masked_softmax_backward,
+    .swap_middle_axes = cpu_swap_middle_axes,
 };
 
 const ob_backend *ob_backend_get(ob_device device) {

@@ -56,6 +56,8 @@ void OB_FN(k_softmax_xent_backward)(int64_t batch, int64_t classes, const ob_rea
 
 void OB_FN(k_sgd_update)(int64_t n, ob_real *param, const ob_real *grad, ob_real *momentum_buf, double lr,
                          double momentum, double l2_decay, double decoupled_decay, int nesterov);
+void OB_FN(k_adam_update)(int64_t n, ob_real *param, ob_real *grad, ob_real *m, ob_real *v,
+                          const ob_adam_hyper *h);
 
 void OB_FN(k_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha, const ob_real *a,
                    const ob_real *b, double beta, ob_real *c);
@@ -70,3 +72,27 @@ void OB_FN(k_add_diagonal)(int64_t n, ob_real value, ob_real *a);
 double OB_FN(k_trace)(int64_t n, const ob_real *a);
 void OB_FN(k_outer_inverse)(int64_t rows, int64_t cols, const ob_real *u, const ob_real *v, double shift,
                             ob_real *out);
+
+/* Transformer ops (embedding, layer norm, GELU, dropout, attention). */
+void OB_FN(k_gather_rows)(int64_t n_rows, int64_t width, const int32_t *rows, const ob_real *src, ob_real *y);
+void OB_FN(k_scatter_add_rows)(int64_t n_rows, int64_t width, const int32_t *rows, const ob_real *dy,
+                               ob_real *dsrc);
+void OB_FN(k_layernorm_forward)(int64_t rows, int64_t width, const ob_real *x, const ob_real *gamma,
+                                const ob_real *beta, double eps, ob_real *y, ob_real *mean, ob_real *invstd);
+void OB_FN(k_layernorm_backward)(int64_t rows, int64_t width, const ob_real *x, const ob_real *gamma,
+                                 const ob_real *mean, const ob_real *invstd, const ob_real *dy, ob_real *dx,
+                                 ob_real *dgamma, ob_real *dbeta);
+void OB_FN(k_gelu_forward)(int64_t n, const ob_real *x, ob_real *y);
+void OB_FN(k_gelu_backward)(int64_t n, const ob_real *x, const ob_real *dy, ob_real *dx);
+void OB_FN(k_tanh_forward)(int64_t n, const ob_real *x, ob_real *y);
+void OB_FN(k_tanh_backward)(int64_t n, const ob_real *y, const ob_real *dy, ob_real *dx);
+void OB_FN(k_dropout)(int64_t n, const ob_rng_stream *stream, uint64_t first_word, uint32_t threshold,
+                      ob_real scale, const ob_real *x, ob_real *y, int accumulate);
+void OB_FN(k_batched_gemm)(int64_t batch, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                           double alpha, const ob_real *a, const ob_real *b, double beta, ob_real *c);
+void OB_FN(k_masked_softmax_forward)(int64_t batch, int64_t rows_per_batch, int64_t keys,
+                                     const ob_real *scores, const int32_t *key_mask, ob_real *probs);
+void OB_FN(k_masked_softmax_backward)(int64_t rows, int64_t keys, const ob_real *probs, const ob_real *dprobs,
+                                      ob_real *dscores);
+void OB_FN(k_swap_middle_axes)(int64_t outer, int64_t d1, int64_t d2, int64_t inner, const ob_real *src,
+                               ob_real *dst, int accumulate);

@@ -14,6 +14,7 @@
 
 #include "nn/ob_backend.h"
 #include "nn/ob_ctx.h"
+#include "nn/ob_layers.h"
 #include "nn/ob_rng.h"
 #include "nn/ob_tape.h"
 
@@ -30,6 +31,13 @@ static inline ob_tensor *gc_input(ob_ctx *ctx, int ndim, const int64_t *shape, u
     t->requires_grad = true;
     ob_rng_stream stream = ob_rng_stream_make(1234, OB_RNG_TEST, 0, salt);
     for (int64_t i = 0; i < t->numel; i++) ob_f64(t)[i] = lo + (hi - lo) * ob_rng_uniform(&stream, i);
+    return t;
+}
+
+/* A persistent I32 tensor (ids, labels, masks) holding `values`. */
+static inline ob_tensor *gc_i32(ob_ctx *ctx, int ndim, const int64_t *shape, const int32_t *values) {
+    ob_tensor *t = ob_tensor_new(ctx, OB_MEM_DATA, OB_I32, ndim, shape);
+    memcpy(t->data, values, ob_tensor_bytes(t));
     return t;
 }
 
@@ -105,6 +113,45 @@ static inline int gc_check(const char *name, ob_ctx *ctx, gc_forward_fn forward,
                name, k, worst, (long long)((x->numel + stride - 1) / stride));
     }
     return failures;
+}
+
+/* The inputs of a normalisation op: x of the given shape with values in
+ * [lo, hi), and gamma in [0.5, 1.5) and beta in [-1, 1) over its last dim. */
+static inline void gc_norm_inputs(ob_ctx *ctx, int ndim, const int64_t *shape, uint64_t salt, double lo,
+                                  double hi, ob_tensor *inputs[3]) {
+    int64_t width = shape[ndim - 1];
+    inputs[0] = gc_input(ctx, ndim, shape, salt, lo, hi);
+    inputs[1] = gc_input(ctx, OB_SHAPE(width), salt + 1, 0.5, 1.5);
+    inputs[2] = gc_input(ctx, OB_SHAPE(width), salt + 2, -1, 1);
+}
+
+/* Norm scales in [0.5, 1.5) and biases in [-0.5, 0.5) instead of 1 and 0,
+ * so that a mix-up between channels or between gamma and beta shows. */
+static inline void gc_randomise_norms(const ob_params *params) {
+    for (int i = 0; i < ob_params_count(params); i++) {
+        ob_param *p = ob_params_at(params, i);
+        if (p->kind != OB_KIND_NORM_SCALE && p->kind != OB_KIND_NORM_BIAS) continue;
+        double lo = p->kind == OB_KIND_NORM_SCALE ? 0.5 : -0.5;
+        ob_rng_stream stream = ob_rng_stream_make(5, OB_RNG_TEST, 0, (uint64_t)i);
+        for (int64_t j = 0; j < p->value->numel; j++)
+            ob_f64(p->value)[j] = lo + ob_rng_uniform(&stream, (uint64_t)j);
+    }
+}
+
+/* gc_check over x and every parameter of a model (F64 params). */
+static inline int gc_check_model(const char *name, ob_ctx *ctx, gc_forward_fn forward, ob_tensor *x,
+                                 const ob_params *params, void *user, int64_t max_elements) {
+    enum { MAX_INPUTS = 32 };
+    int n_params = ob_params_count(params);
+    if (n_params + 1 > MAX_INPUTS) {
+        printf("FAIL %s: %d parameters, more than %d\n", name, n_params, MAX_INPUTS - 1);
+        return 1;
+    }
+    ob_tensor *inputs[MAX_INPUTS] = {x};
+    for (int i = 0; i < n_params; i++) inputs[i + 1] = ob_params_at(params, i)->value;
+    printf("%s: x and %d parameters\n", name, n_params);
+    ob_params_zero_grad(params);
+    return gc_check(name, ctx, forward, inputs, n_params + 1, user, max_elements);
 }
 
 static inline ob_ctx *gc_ctx(void) {

@@ -23,18 +23,14 @@ static ob_tensor *bn_forward(ob_ctx *ctx, ob_tensor *const *in, void *user) {
 static int check_shape(ob_ctx *ctx, const char *name, int ndim, const int64_t *shape, double lo, double hi,
                        bool with_running_stats, uint64_t salt) {
     int64_t channels = shape[ndim - 1];
-    ob_tensor *x = gc_input(ctx, ndim, shape, salt, lo, hi);
-    ob_tensor *gamma = gc_input(ctx, OB_SHAPE(channels), salt + 1, 0.5, 1.5);
-    ob_tensor *beta = gc_input(ctx, OB_SHAPE(channels), salt + 2, -1, 1);
+    ob_tensor *inputs[3];
+    gc_norm_inputs(ctx, ndim, shape, salt, lo, hi, inputs);
     bn_stats stats = {ob_tensor_new(ctx, OB_MEM_PARAMS, OB_F64, OB_SHAPE(channels)),
                       ob_tensor_new(ctx, OB_MEM_PARAMS, OB_F64, OB_SHAPE(channels))};
-    ob_tensor *inputs[3] = {x, gamma, beta};
     int rc = gc_check(name, ctx, bn_forward, inputs, 3, with_running_stats ? &stats : NULL, 200);
     ob_tensor_free(ctx, stats.running_mean);
     ob_tensor_free(ctx, stats.running_var);
-    gc_free_input(ctx, x);
-    gc_free_input(ctx, gamma);
-    gc_free_input(ctx, beta);
+    for (int i = 0; i < 3; i++) gc_free_input(ctx, inputs[i]);
     return rc;
 }
 

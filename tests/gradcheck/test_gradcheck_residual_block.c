@@ -49,19 +49,6 @@ static bottleneck build_block(ob_ctx *ctx, ob_params *params) {
     return b;
 }
 
-/* Norm scales in [0.5, 1.5) and biases in [-0.5, 0.5) instead of 1 and 0,
- * so that a mix-up between channels or between gamma and beta shows. */
-static void randomise_norms(const ob_params *params) {
-    for (int i = 0; i < ob_params_count(params); i++) {
-        ob_param *p = ob_params_at(params, i);
-        if (p->kind != OB_KIND_NORM_SCALE && p->kind != OB_KIND_NORM_BIAS) continue;
-        double lo = p->kind == OB_KIND_NORM_SCALE ? 0.5 : -0.5;
-        ob_rng_stream stream = ob_rng_stream_make(5, OB_RNG_TEST, 0, (uint64_t)i);
-        for (int64_t j = 0; j < p->value->numel; j++)
-            ob_f64(p->value)[j] = lo + ob_rng_uniform(&stream, (uint64_t)j);
-    }
-}
-
 int main(void) {
     ob_ctx *ctx = gc_ctx();
     ob_params *params = ob_params_new(OB_F64);
@@ -71,18 +58,9 @@ int main(void) {
         printf("FAIL building the block: %s\n", ob_ctx_error(ctx));
         failed++;
     } else {
-        randomise_norms(params);
-        ob_params_zero_grad(params);
+        gc_randomise_norms(params);
         ob_tensor *x = gc_input(ctx, OB_SHAPE(2, 5, 5, IN_C), 1, -1, 1);
-        enum { MAX_INPUTS = 16 };
-        ob_tensor *inputs[MAX_INPUTS] = {x};
-        int n_inputs = 1;
-        for (int i = 0; i < ob_params_count(params) && n_inputs < MAX_INPUTS; i++)
-            inputs[n_inputs++] = ob_params_at(params, i)->value;
-        printf("inputs: x and %d parameters\n", n_inputs - 1);
-        (n_inputs - 1 == ob_params_count(params)) ? passed++ : failed++;
-        gc_check("bottleneck block", ctx, block_forward, inputs, n_inputs, &block, 1000) ? failed++
-                                                                                         : passed++;
+        gc_check_model("bottleneck block", ctx, block_forward, x, params, &block, 1000) ? failed++ : passed++;
         gc_free_input(ctx, x);
     }
     ob_params_free(ctx, params);

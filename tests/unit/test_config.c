@@ -473,16 +473,19 @@ static void test_to_ini_format(void) {
     const char *schedule = strstr(text, "[schedule]"), *sgd = strstr(text, "[sgd]");
     const char *dist = strstr(text, "[dist]"), *kfac = strstr(text, "[kfac]"), *debug = strstr(text, "[debug]");
     const char *precision = strstr(text, "[precision]"), *loss_scale = strstr(text, "[loss_scale]");
-    const char *fqt = strstr(text, "[fqt]");
-    CHECK(run && data && model && schedule && sgd && dist && kfac && precision && loss_scale && fqt && debug);
-    CHECK(run < data && data < model && model < schedule && schedule < sgd && sgd < dist && dist < kfac &&
-          kfac < precision && precision < loss_scale && loss_scale < fqt && fqt < debug);
+    const char *fqt = strstr(text, "[fqt]"), *adamw = strstr(text, "[adamw]"), *lamb = strstr(text, "[lamb]");
+    const char *grad = strstr(text, "[grad]");
+    CHECK(run && data && model && schedule && sgd && adamw && lamb && grad && dist && kfac && precision &&
+          loss_scale && fqt && debug);
+    CHECK(run < data && data < model && model < schedule && schedule < sgd && sgd < adamw && adamw < lamb &&
+          lamb < grad && grad < dist && dist < kfac && kfac < precision && precision < loss_scale &&
+          loss_scale < fqt && fqt < debug);
     CHECK(strstr(data + 1, "[data]") == NULL);
     int count, lines = 0;
     ob_config_keys(&count);
     for (const char *c = text; *c; c++)
         lines += *c == '\n';
-    CHECK(lines == count + 11); /* one line per key plus eleven section headers */
+    CHECK(lines == count + 14); /* one line per key plus fourteen section headers */
     free(text);
     ob_config_free(cfg);
 }

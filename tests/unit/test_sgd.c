@@ -3,63 +3,10 @@
  * Nesterov, L2 and decoupled decay, with and without decay of norms and
  * biases, for f32 and f64 parameters. Then state (names, bytes, memory
  * accounting) and the errors a caller can make. */
-#include <math.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "nn/ob_layers.h"
-#include "optimizers/ob_optimizer.h"
 #include "optimizers/optimizer_impl.h"
+#include "optimizer_test_support.h"
 
-#define STEPS 5
-
-#include "ob_check.h"
-#include "tensor_access.h"
-
-
-/* Dyadic values, exact in both dtypes and in any evaluation order (no
- * transcendental calls, nothing for FMA contraction to change), so the
- * reference starts from the very numbers the kernel sees. Parameters lie in
- * [0.125, 0.88], gradients in [-0.17, 0.17]. */
-static double initial_value(int param, int64_t i) {
-    return 0.125 + (double)((i * 37 + param * 11) % 97) / 128;
-}
-static double grad_value(int param, int64_t i, int step) {
-    return (double)((i * 53 + param * 29 + step * 17) % 89 - 44) / 256;
-}
 static double lr_at(int step) { return 0.1 / (1 + step); }
-
-/* fc (linear 150 -> 120 with bias: weight large enough for the kernel's
- * parallel path), bn (batch-norm over 8 channels), conv (1x1, 8 -> 8, no bias). */
-static ob_params *make_params(ob_ctx *ctx, ob_dtype dtype) {
-    ob_params *params = ob_params_new(dtype);
-    if (!params || !ob_linear_layer_new(ctx, params, "fc", 150, 120, true) ||
-        !ob_batchnorm_layer_new(ctx, params, "bn", 8, 0.1, 1e-5, 1.0) ||
-        !ob_conv2d_layer_new(ctx, params, "conv", 8, 8, 1, 1, 0, 1, false)) {
-        printf("cannot build the parameters: %s\n", ob_ctx_error(ctx));
-        ob_params_free(ctx, params);
-        return NULL;
-    }
-    for (int p = 0; p < ob_params_count(params); p++) {
-        ob_tensor *value = ob_params_at(params, p)->value;
-        for (int64_t i = 0; i < value->numel; i++) set(value, i, initial_value(p, i));
-    }
-    return params;
-}
-
-static void set_grads(ob_params *params, int step) {
-    for (int p = 0; p < ob_params_count(params); p++) {
-        ob_tensor *grad = ob_params_at(params, p)->value->grad;
-        for (int64_t i = 0; i < grad->numel; i++) set(grad, i, grad_value(p, i, step));
-    }
-}
-
-/* The recipe's rule, restated here rather than taken from the library. */
-static bool reference_decays(ob_param_kind kind, const ob_sgd_config *config) {
-    return config->decay_norm_and_bias || kind == OB_KIND_WEIGHT || kind == OB_KIND_CONV_WEIGHT ||
-           kind == OB_KIND_EMBEDDING;
-}
 
 /* torch.optim.SGD (dampening 0) on one scalar, SGDW when decoupled. */
 static void reference_sgd(const ob_sgd_config *config, bool decayed, int param, int64_t i, double *value,
@@ -79,12 +26,6 @@ static void reference_sgd(const ob_sgd_config *config, bool decayed, int param, 
     *value = p;
     *momentum_buf = buf;
 }
-
-/* Error relative to the value, floored at 1 (about the largest magnitude a
- * parameter or buffer reaches here): a buffer that cancels down near zero
- * keeps the f32 rounding of the terms it summed, which says nothing about
- * the update rule. */
-static double relative_error(double got, double want) { return fabs(got - want) / fmax(fabs(want), 1.0); }
 
 typedef struct {
     const char *name;
@@ -111,7 +52,7 @@ static void compare_with_reference(const ob_optimizer *opt, const ob_params *par
     for (int p = 0; p < ob_params_count(params); p++) {
         const ob_param *param = ob_params_at(params, p);
         const ob_tensor *buf = config->momentum > 0 ? ob_optimizer_state_at(opt, p, NULL, 0) : NULL;
-        bool decayed = reference_decays(param->kind, config);
+        bool decayed = reference_decays(param->kind, config->decay_norm_and_bias);
         for (int64_t i = 0; i < param->value->numel; i++) {
             double want_value, want_buf;
             reference_sgd(config, decayed, p, i, &want_value, &want_buf);
@@ -152,34 +93,16 @@ static void run_case(ob_ctx *ctx, ob_dtype dtype, const sgd_case *c) {
     ob_params_free(ctx, params);
 }
 
-/* Zero gradients and no momentum: a step is pure decay, so decayed params
- * shrink by 1 - lr*wd and the others keep their values. */
+/* Zero gradients and no momentum: a step is pure decay. */
 static void test_decay_by_kind(ob_ctx *ctx, bool decoupled, bool decay_norm_and_bias) {
     ob_sgd_config config = {
         .weight_decay = 0.5, .decoupled = decoupled, .decay_norm_and_bias = decay_norm_and_bias};
     ob_params *params = make_params(ctx, OB_F64);
-    ob_optimizer *opt = params ? ob_sgd_new(ctx, params, &config) : NULL;
-    if (!opt) {
-        check(false, "decay by kind: optimizer built");
-        ob_params_free(ctx, params);
-        return;
-    }
-    ob_params_zero_grad(params);
-    check(ob_optimizer_step(opt, 0.1) == 0, "decay by kind: step");
-    for (int p = 0; p < ob_params_count(params); p++) {
-        const ob_param *param = ob_params_at(params, p);
-        double factor = reference_decays(param->kind, &config) ? 1 - 0.1 * 0.5 : 1;
-        bool ok = true;
-        for (int64_t i = 0; i < param->value->numel; i++)
-            ok = ok && fabs(get(param->value, i) - factor * initial_value(p, i)) <= 1e-15;
-        char what[160];
-        snprintf(what, sizeof what, "%s decay%s: %s (%s) scaled by %g", decoupled ? "decoupled" : "L2",
-                 decay_norm_and_bias ? " of everything" : "", param->name, ob_param_kind_name(param->kind),
-                 factor);
-        check(ok, what);
-    }
-    ob_optimizer_free(ctx, opt);
-    ob_params_free(ctx, params);
+    char label[64];
+    snprintf(label, sizeof label, "%s decay%s", decoupled ? "decoupled" : "L2",
+             decay_norm_and_bias ? " of everything" : "");
+    check_pure_decay(ctx, params, params ? ob_sgd_new(ctx, params, &config) : NULL, 0.1, 0.5, decay_norm_and_bias,
+                     label);
 }
 
 static void test_decay_rule(void) {
@@ -190,13 +113,6 @@ static void test_decay_rule(void) {
         check(!ob_optimizer_decays(spared[i], false), ob_param_kind_name(spared[i]));
         check(ob_optimizer_decays(spared[i], true), "decay_norm_and_bias decays every kind");
     }
-}
-
-static int64_t params_bytes(const ob_params *params) {
-    int64_t bytes = 0;
-    for (int p = 0; p < ob_params_count(params); p++)
-        bytes += (int64_t)ob_tensor_bytes(ob_params_at(params, p)->value);
-    return bytes;
 }
 
 static void check_state_tensors(const ob_optimizer *opt, const ob_params *params) {
@@ -297,11 +213,8 @@ static void test_errors(ob_ctx *ctx) {
 }
 
 int main(void) {
-    ob_ctx *ctx = ob_ctx_new(&(ob_ctx_config){.threads = 2, .seed = 7, .world_size = 1});
-    if (!ctx) {
-        printf("cannot create a context\n0 passed, 1 failed\n");
-        return 1;
-    }
+    ob_ctx *ctx = optimizer_test_ctx();
+    if (!ctx) return 1;
     for (int d = 0; d < 2; d++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             run_case(ctx, d ? OB_F64 : OB_F32, &cases[c]);
