@@ -186,6 +186,10 @@ static const ob_config_key config_keys[] = {
      .max = 1 << 20,
      .help = "gradient all-reduce bucket size in MiB (gradients are packed into buckets of this size, "
              "PyTorch DDP's default is 25)"},
+    {.key = "dist.sync_batchnorm", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "synchronized batch-norm: normalise with the statistics of every rank's share of the global "
+             "batch (one all-reduce per batch-norm layer in forward and in backward) instead of each "
+             "rank's local ones"},
 
     /* kfac: K-FAC preconditioning (KAISA and DP-KFAC, optimizers/kfac/ob_kfac.h). Keys marked
      * "piecewise" take one value, or n+1 comma-separated values with n epochs in the matching

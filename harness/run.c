@@ -621,6 +621,11 @@ static void print_result(const run_state *r) {
     printf("hdf5: %s\n", r->out_path);
 }
 
+/* Synchronized batch-norm's reduction (nn/ob_ctx.h). */
+static int sum_over_ranks(double *values, int64_t n, void *comm) {
+    return ob_comm_allreduce_sum(comm, values, n, OB_F64, OB_COMM_BATCHNORM);
+}
+
 static int setup(run_state *r, const char *resume_path) {
     const ob_config *c = r->config;
     r->workload = ob_workload_find(ob_config_get_str(c, "run.workload"));
@@ -633,6 +638,8 @@ static int setup(run_state *r, const char *resume_path) {
                                 .world_size = r->world_size};
     r->ctx = ob_ctx_new(&ctx_config);
     if (!r->ctx) return fail(r, 1, "%s", "out of memory");
+    if (r->world_size > 1 && ob_config_get_bool(c, "dist.sync_batchnorm"))
+        ob_ctx_set_batchnorm_reduce(r->ctx, &(ob_batchnorm_reduce){.sum = sum_over_ranks, .user = r->comm});
     int rc = resolve_paths(r);
     ob_checkpoint_state resumed;
     /* Everything that can reject the input comes before the output file is

@@ -31,6 +31,7 @@ struct ob_ctx {
     int64_t mem_peak[OB_MEM_CATEGORY_COUNT];
     int64_t mem_peak_total;
     bool grad_enabled;
+    ob_batchnorm_reduce batchnorm_reduce; /* .sum NULL: local statistics */
     ob_tape tape;
     void *backend_state[OB_DEVICE_COUNT];
     ob_backend_state_release backend_state_release[OB_DEVICE_COUNT];
@@ -207,6 +208,14 @@ ob_tensor *ob_tensor_temp_zeroed(ob_ctx *ctx, ob_mem_category category, ob_dtype
     ob_tensor *t = ob_tensor_temp(ctx, category, dtype, ndim, shape);
     if (t) ob_backend_get(t->device)->zero(t->data, ob_tensor_bytes(t));
     return t;
+}
+
+void ob_ctx_set_batchnorm_reduce(ob_ctx *ctx, const ob_batchnorm_reduce *reduce) {
+    ctx->batchnorm_reduce = reduce ? *reduce : (ob_batchnorm_reduce){0};
+}
+
+const ob_batchnorm_reduce *ob_ctx_batchnorm_reduce(const ob_ctx *ctx) {
+    return ctx->batchnorm_reduce.sum ? &ctx->batchnorm_reduce : NULL;
 }
 
 void ob_set_grad_enabled(ob_ctx *ctx, bool enabled) { ctx->grad_enabled = enabled; }

@@ -95,17 +95,20 @@ typedef struct ob_backend {
 
     /* batch-norm over rows of an [rows, channels] view (NHWC flattened).
      * Train: biased batch variance normalises; running_var is updated with
-     * the unbiased one (PyTorch semantics); saves mean and 1/sqrt(var+eps). */
-    void (*batchnorm_forward_train)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
-                                    ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
-                                    ob_tensor *running_mean, ob_tensor *running_var,
-                                    double momentum, double eps);
+     * the unbiased one (PyTorch semantics); saves mean and 1/sqrt(var+eps).
+     * With `reduce` (synchronized batch-norm) the statistics, and in
+     * backward the sums over dy, are those of every rank's rows together;
+     * train and backward return 0, or nonzero when the reduction failed. */
+    int (*batchnorm_forward_train)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                   ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
+                                   ob_tensor *running_mean, ob_tensor *running_var, double momentum,
+                                   double eps, const ob_batchnorm_reduce *reduce);
     void (*batchnorm_forward_eval)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                    const ob_tensor *running_mean, const ob_tensor *running_var,
                                    double eps, ob_tensor *y);
-    void (*batchnorm_backward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
-                               const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
-                               ob_tensor *dgamma, ob_tensor *dbeta);
+    int (*batchnorm_backward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+                              const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
+                              ob_tensor *dgamma, ob_tensor *dbeta, const ob_batchnorm_reduce *reduce);
 
     void (*relu_forward)(const ob_tensor *x, ob_tensor *y);
     void (*relu_backward)(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx);

@@ -61,6 +61,19 @@ int64_t ob_mem_peak_total(const ob_ctx *ctx);
 /* Bytes the arena holds from the system (its blocks), >= what it hands out. */
 int64_t ob_arena_capacity(const ob_ctx *ctx);
 
+/* Synchronized batch-norm: `sum` adds every rank's per-channel partial
+ * sums in place (n doubles, the same n on every rank) and returns 0, or
+ * nonzero when the reduction failed. The harness installs it for
+ * data-parallel runs that ask for it; without one (the default) batch-norm
+ * uses each rank's local statistics. */
+typedef struct {
+    int (*sum)(double *values, int64_t n, void *user);
+    void *user;
+} ob_batchnorm_reduce;
+void ob_ctx_set_batchnorm_reduce(ob_ctx *ctx, const ob_batchnorm_reduce *reduce);
+/* NULL when batch-norm statistics are local. */
+const ob_batchnorm_reduce *ob_ctx_batchnorm_reduce(const ob_ctx *ctx);
+
 /* Gradient recording. Evaluation turns it off so no tape is built. */
 void ob_set_grad_enabled(ob_ctx *ctx, bool enabled);
 bool ob_grad_enabled(const ob_ctx *ctx);

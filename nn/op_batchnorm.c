@@ -1,7 +1,8 @@
 /* Batch-norm over all but the last (channel) dim.
  *
- * Training mode normalises with the batch statistics, updates the running
- * ones in place and records a node; the batch mean and 1/sqrt(var + eps)
+ * Training mode normalises with the batch statistics (every rank's batch
+ * under synchronized batch-norm, ob_ctx_set_batchnorm_reduce), updates the
+ * running ones in place and records a node; the batch mean and 1/sqrt(var + eps)
  * are kept in the step arena for the backward.
  * Eval mode normalises with the running statistics and records NO node:
  * evaluation runs with gradient recording off, and no workload trains
@@ -18,8 +19,12 @@ typedef struct {
 static int batchnorm_backward(ob_ctx *ctx, const ob_node *node) {
     const batchnorm_saved *saved = node->saved;
     ob_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2], *dy = node->out->grad;
-    ob_backend_of(dy)->batchnorm_backward(x, gamma, saved->mean, saved->invstd, dy, ob_grad_of(ctx, x),
-                                          ob_grad_of(ctx, gamma), ob_grad_of(ctx, beta));
+    if (ob_backend_of(dy)->batchnorm_backward(x, gamma, saved->mean, saved->invstd, dy, ob_grad_of(ctx, x),
+                                              ob_grad_of(ctx, gamma), ob_grad_of(ctx, beta),
+                                              ob_ctx_batchnorm_reduce(ctx))) {
+        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed in backward");
+        return 1;
+    }
     return 0;
 }
 
@@ -75,8 +80,11 @@ ob_tensor *ob_batchnorm(ob_ctx *ctx, ob_tensor *x, ob_tensor *gamma, ob_tensor *
     ob_tensor *invstd =
         mean ? ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(gamma->shape[0])) : NULL;
     if (!invstd) return NULL;
-    backend->batchnorm_forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum,
-                                     eps);
+    if (backend->batchnorm_forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum,
+                                         eps, ob_ctx_batchnorm_reduce(ctx))) {
+        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed");
+        return NULL;
+    }
     ob_tensor *inputs[3] = {x, gamma, beta};
     ob_node *node =
         ob_tape_record(ctx, "batchnorm", batchnorm_backward, y, sizeof(batchnorm_saved), 3, inputs);

@@ -95,14 +95,14 @@ static int cpu_conv2d_backward(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_te
 
 /* Batch-norm sees x as [rows, channels]: channels is the last dim. */
 static int64_t bn_channels(const ob_tensor *x) { return x->shape[x->ndim - 1]; }
-static void cpu_bn_forward_train(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
-                                 ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
-                                 ob_tensor *running_mean, ob_tensor *running_var, double momentum,
-                                 double eps) {
+static int cpu_bn_forward_train(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+                                ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
+                                ob_tensor *running_mean, ob_tensor *running_var, double momentum, double eps,
+                                const ob_batchnorm_reduce *reduce) {
     int64_t channels = bn_channels(x);
-    BY_DTYPE(x, k_batchnorm_forward_train, x->numel / channels, channels, x->data, gamma->data,
-             beta->data, y->data, save_mean->data, save_invstd->data, data_or_null(running_mean),
-             data_or_null(running_var), momentum, eps);
+    return BY_DTYPE(x, k_batchnorm_forward_train, x->numel / channels, channels, x->data, gamma->data,
+                    beta->data, y->data, save_mean->data, save_invstd->data, data_or_null(running_mean),
+                    data_or_null(running_var), momentum, eps, reduce);
 }
 static void cpu_bn_forward_eval(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                 const ob_tensor *running_mean, const ob_tensor *running_var, double eps,
@@ -111,13 +111,13 @@ static void cpu_bn_forward_eval(const ob_tensor *x, const ob_tensor *gamma, cons
     BY_DTYPE(x, k_batchnorm_forward_eval, x->numel / channels, channels, x->data, gamma->data, beta->data,
              running_mean->data, running_var->data, eps, y->data);
 }
-static void cpu_bn_backward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
-                            const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
-                            ob_tensor *dgamma, ob_tensor *dbeta) {
+static int cpu_bn_backward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+                           const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx, ob_tensor *dgamma,
+                           ob_tensor *dbeta, const ob_batchnorm_reduce *reduce) {
     int64_t channels = bn_channels(x);
-    BY_DTYPE(x, k_batchnorm_backward, x->numel / channels, channels, x->data, gamma->data,
-             save_mean->data, save_invstd->data, dy->data, data_or_null(dx), data_or_null(dgamma),
-             data_or_null(dbeta));
+    return BY_DTYPE(x, k_batchnorm_backward, x->numel / channels, channels, x->data, gamma->data,
+                    save_mean->data, save_invstd->data, dy->data, data_or_null(dx), data_or_null(dgamma),
+                    data_or_null(dbeta), reduce);
 }
 
 static void cpu_relu_forward(const ob_tensor *x, ob_tensor *y) {

@@ -23,17 +23,18 @@ void OB_FN(k_conv2d_backward)(const ob_conv2d_geom *g, const ob_real *x, const o
                               const ob_real *dy, ob_real *dx, ob_real *dw, ob_real *dbias,
                               const ob_real *cols, ob_real *dcols);
 
-void OB_FN(k_batchnorm_forward_train)(int64_t rows, int64_t channels, const ob_real *x,
-                                      const ob_real *gamma, const ob_real *beta, ob_real *y,
-                                      ob_real *save_mean, ob_real *save_invstd, ob_real *running_mean,
-                                      ob_real *running_var, double momentum, double eps);
+int OB_FN(k_batchnorm_forward_train)(int64_t rows, int64_t channels, const ob_real *x,
+                                     const ob_real *gamma, const ob_real *beta, ob_real *y,
+                                     ob_real *save_mean, ob_real *save_invstd, ob_real *running_mean,
+                                     ob_real *running_var, double momentum, double eps,
+                                     const ob_batchnorm_reduce *reduce);
 void OB_FN(k_batchnorm_forward_eval)(int64_t rows, int64_t channels, const ob_real *x,
                                      const ob_real *gamma, const ob_real *beta,
                                      const ob_real *running_mean, const ob_real *running_var,
                                      double eps, ob_real *y);
-void OB_FN(k_batchnorm_backward)(int64_t rows, int64_t channels, const ob_real *x, const ob_real *gamma,
-                                 const ob_real *save_mean, const ob_real *save_invstd,
-                                 const ob_real *dy, ob_real *dx, ob_real *dgamma, ob_real *dbeta);
+int OB_FN(k_batchnorm_backward)(int64_t rows, int64_t channels, const ob_real *x, const ob_real *gamma,
+                                const ob_real *save_mean, const ob_real *save_invstd, const ob_real *dy,
+                                ob_real *dx, ob_real *dgamma, ob_real *dbeta, const ob_batchnorm_reduce *reduce);
 
 void OB_FN(k_maxpool2d_forward)(const ob_pool2d_geom *g, const ob_real *x, ob_real *y, int32_t *argmax);
 void OB_FN(k_maxpool2d_backward)(const ob_pool2d_geom *g, const int32_t *argmax, const ob_real *dy,
