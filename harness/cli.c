@@ -7,6 +7,7 @@
 #include "harness/ob_check.h"
 #include "harness/ob_checkpoint.h"
 #include "harness/ob_config.h"
+#include "harness/ob_data_cli.h"
 #include "harness/ob_plan.h"
 #include "harness/ob_report.h"
 #include "harness/ob_run.h"
@@ -67,6 +68,8 @@ static void print_usage(FILE *out) {
             "  optbench reference build [--out REF.h5] [--reference-dir DIR] [--force] RUN.h5|DIR ...\n"
             "  optbench report RUN.h5|DIR ... [--format md|csv] [--out FILE] [--plot PREFIX] [--baseline NAME]\n"
             "               [--reference-dir DIR] [--papers-dir DIR] (optbench report --help)\n"
+            "  optbench data bert [--corpus PATH ...] --out DIR [--vocab-size N | --vocab vocab.txt] [--seed N]\n"
+            "               (BERT pretraining shards from plain text; optbench data bert --help)\n"
             "  optbench list [workloads|optimizers|presets|keys]\n"
             "  optbench --version\n\n"
             "Every flag is also a config key (optbench list keys); --set and [section] key = value in\n"
@@ -349,10 +352,6 @@ static int cmd_list(int argc, char **argv) {
     return 2;
 }
 
-/* Subcommands of DESIGN.md section 5 that later issues deliver. */
-static const char *const later_commands[][2] = {
-    {"data", "#5"}};
-
 int ob_cli_main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         print_usage(argc < 2 ? stderr : stdout);
@@ -369,12 +368,8 @@ int ob_cli_main(int argc, char **argv) {
     if (strcmp(argv[1], "reference") == 0) return ob_reference_main(argc, argv);
     if (strcmp(argv[1], "suite") == 0) return ob_suite_main(argc, argv);
     if (strcmp(argv[1], "report") == 0) return ob_report_main(argc, argv);
-    for (size_t i = 0; i < sizeof later_commands / sizeof later_commands[0]; i++)
-        if (strcmp(argv[1], later_commands[i][0]) == 0) {
-            fprintf(stderr, "optbench: '%s' is not in this build yet (issue %s)\n", argv[1], later_commands[i][1]);
-            return 2;
-        }
-    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan, list, check, reference, suite or report; "
-                    "see optbench --help)\n", argv[1]);
+    if (strcmp(argv[1], "data") == 0) return ob_data_main(argc, argv);
+    fprintf(stderr, "optbench: unknown command \"%s\" (expected run, plan, list, check, reference, suite, report or "
+                    "data; see optbench --help)\n", argv[1]);
     return 2;
 }
