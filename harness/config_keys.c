@@ -11,7 +11,7 @@
 
 static const ob_config_key config_keys[] = {
     /* run: what to train and how the run is driven */
-    {.key = "run.workload", .type = OB_CFG_ENUM, .default_value = "resnet50", .choices = "resnet50",
+    {.key = "run.workload", .type = OB_CFG_ENUM, .default_value = "resnet50", .choices = "resnet50|bert",
      .help = "workload to train (model, dataset and quality metric)"},
     {.key = "run.preset", .type = OB_CFG_ENUM, .default_value = "workstation",
      .choices = "full|workstation|smoke",

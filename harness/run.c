@@ -415,14 +415,21 @@ static bool target_met(const run_state *r, double metric) {
 /* Sums of every rank's shard: the metric over the whole evaluation set. */
 static int reduce_eval(run_state *r, ob_eval_result *result) {
     if (r->world_size == 1) return 0;
-    double sums[OB_MAX_SECONDARY_METRICS + 3] = {result->metric, result->loss, (double)result->samples};
-    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) sums[3 + i] = result->secondary[i];
-    if (ob_comm_allreduce_sum(r->comm, sums, OB_MAX_SECONDARY_METRICS + 3, OB_F64, OB_COMM_EVAL))
+    enum { N_SUMS = 2 * OB_MAX_SECONDARY_METRICS + 3 };
+    double sums[N_SUMS] = {result->metric, result->loss, (double)result->samples};
+    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) {
+        sums[3 + i] = result->secondary[i];
+        sums[3 + OB_MAX_SECONDARY_METRICS + i] = result->secondary_samples[i];
+    }
+    if (ob_comm_allreduce_sum(r->comm, sums, N_SUMS, OB_F64, OB_COMM_EVAL))
         return fail(r, 1, "evaluation all-reduce: %s", ob_comm_error(r->comm));
     result->metric = sums[0];
     result->loss = sums[1];
     result->samples = (int64_t)sums[2];
-    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) result->secondary[i] = sums[3 + i];
+    for (int i = 0; i < OB_MAX_SECONDARY_METRICS; i++) {
+        result->secondary[i] = sums[3 + i];
+        result->secondary_samples[i] = sums[3 + OB_MAX_SECONDARY_METRICS + i];
+    }
     return 0;
 }
 
@@ -438,7 +445,8 @@ static int evaluate(run_state *r, bool *converged) {
     r->eval_s += ob_now() - started;
     double samples = result.samples > 0 ? (double)result.samples : 1.0;
     double secondary[OB_MAX_SECONDARY_METRICS];
-    for (int i = 0; i < r->workload->n_secondary; i++) secondary[i] = result.secondary[i] / samples;
+    for (int i = 0; i < r->workload->n_secondary; i++)
+        secondary[i] = result.secondary[i] / (result.secondary_samples[i] > 0 ? result.secondary_samples[i] : samples);
     r->last_metric = result.metric / samples;
     ob_eval_row row = {.step = r->step, .epoch = epoch, .train_s = r->train_s, .eval_s = r->eval_s,
                        .metric = r->last_metric, .loss = result.loss / samples, .secondary = secondary};

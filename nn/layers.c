@@ -223,6 +223,13 @@ ob_embedding_layer *ob_embedding_layer_new(ob_ctx *ctx, ob_params *params, const
     return layer;
 }
 
+ob_bias_layer *ob_bias_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int width) {
+    ob_bias_layer *layer = add_layer(params, sizeof *layer, name, OB_LAYER_BIAS);
+    if (!layer) return NULL;
+    layer->bias = add_param(ctx, params, &layer->base, "bias", OB_KIND_BIAS, OB_SHAPE(width));
+    return layer->bias ? layer : NULL;
+}
+
 ob_tensor *ob_conv2d_layer_forward(ob_ctx *ctx, ob_conv2d_layer *layer, ob_tensor *x) {
     return ob_conv2d(ctx, x, layer->weight, layer->bias, layer->stride, layer->pad, layer->dilation,
                      &layer->base);

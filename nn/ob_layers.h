@@ -30,6 +30,7 @@ typedef enum {
     OB_LAYER_BATCHNORM,
     OB_LAYER_LAYERNORM,
     OB_LAYER_EMBEDDING,
+    OB_LAYER_BIAS,
     OB_LAYER_TYPE_COUNT
 } ob_layer_type;
 
@@ -116,6 +117,13 @@ typedef struct {
     ob_tensor *weight; /* [vocab, dim] */
 } ob_embedding_layer;
 
+/* A bias vector on its own, for an op whose weight another layer owns
+ * (BERT's masked-LM decoder, tied to the word embeddings). */
+typedef struct {
+    ob_layer base;
+    ob_tensor *bias; /* [width] */
+} ob_bias_layer;
+
 /* Kaiming-normal init, fan_out mode, ReLU gain (as torchvision's ResNet). */
 ob_conv2d_layer *ob_conv2d_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int in_c,
                                      int out_c, int kernel, int stride, int pad, int dilation, bool bias);
@@ -132,6 +140,9 @@ ob_layernorm_layer *ob_layernorm_layer_new(ob_ctx *ctx, ob_params *params, const
 /* Table entries normal with std init_std (BERT: 0.02). */
 ob_embedding_layer *ob_embedding_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int vocab,
                                            int dim, double init_std);
+
+/* bias = 0 */
+ob_bias_layer *ob_bias_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int width);
 
 ob_tensor *ob_conv2d_layer_forward(ob_ctx *ctx, ob_conv2d_layer *layer, ob_tensor *x);
 ob_tensor *ob_linear_layer_forward(ob_ctx *ctx, ob_linear_layer *layer, ob_tensor *x);

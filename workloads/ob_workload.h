@@ -40,6 +40,10 @@ typedef struct {
     double metric, loss;
     double secondary[OB_MAX_SECONDARY_METRICS];
     int64_t samples;
+    /* What secondary[i] is divided by when it counts something else than
+     * samples (BERT: NSP accuracy over sequences, where samples counts the
+     * masked predictions); 0 = samples. */
+    double secondary_samples[OB_MAX_SECONDARY_METRICS];
 } ob_eval_result;
 
 typedef struct ob_workload_run ob_workload_run; /* one run's model and data */

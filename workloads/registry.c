@@ -3,8 +3,9 @@
 #include "workloads/ob_workload.h"
 
 extern const ob_workload ob_resnet50_workload;
+extern const ob_workload ob_bert_workload;
 
-static const ob_workload *const workloads[] = {&ob_resnet50_workload};
+static const ob_workload *const workloads[] = {&ob_resnet50_workload, &ob_bert_workload};
 
 int ob_workload_count(void) { return (int)(sizeof workloads / sizeof workloads[0]); }
 const ob_workload *ob_workload_at(int i) { return workloads[i]; }

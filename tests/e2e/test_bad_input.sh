@@ -17,7 +17,7 @@ expect_bad() {
   check "$what: no output file" test ! -e out.h5
 }
 
-expect_bad "unknown workload" 'run.workload: expected one of resnet50, got "vgg"' --workload vgg
+expect_bad "unknown workload" 'run.workload: expected one of resnet50, bert, got "vgg"' --workload vgg
 expect_bad "unknown optimizer" 'run.optimizer: expected one of .*got "adam9"' --optimizer adam9
 expect_bad "unknown preset" 'run.preset: expected one of .*got "tiny"' --preset tiny
 expect_bad "unknown flag" 'unknown flag --bogus' --bogus

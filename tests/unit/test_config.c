@@ -249,7 +249,7 @@ static void test_rejection_messages(void) {
     CHECK_REJECTED(cfg, "run.eval_every", "inf", "run.eval_every: expected a number > 0, got \"inf\"");
     CHECK_REJECTED(cfg, "run.eval_every", "1e999", "run.eval_every: expected a number > 0, got \"1e999\"");
     CHECK_REJECTED(cfg, "sgd.momentum", "1", "sgd.momentum: expected a number >= 0 and < 1, got \"1\"");
-    CHECK_REJECTED(cfg, "run.workload", "vgg", "run.workload: expected one of resnet50, got \"vgg\"");
+    CHECK_REJECTED(cfg, "run.workload", "vgg", "run.workload: expected one of resnet50, bert, got \"vgg\"");
     CHECK_REJECTED(cfg, "run.preset", "work",
                    "run.preset: expected one of full, workstation, smoke, got \"work\"");
     CHECK_REJECTED(cfg, "run.preset", "Smoke",
