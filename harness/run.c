@@ -356,7 +356,6 @@ static bool accept_update(run_state *r, double grad_norm) {
  * is on the time-to-accuracy clock. */
 static int train_step(run_state *r, step_result *out) {
     ob_params *params = r->workload->params(r->work);
-    double *loss_out = &out->loss, *lr_out = &out->lr, *grad_norm_out = &out->grad_norm;
     int64_t epoch = r->step / r->batches_per_epoch, batch_index = r->step % r->batches_per_epoch;
     double t = ob_now();
     int rc = r->workload->load_batch(r->work, epoch, batch_index, r->err, r->err_len);
@@ -368,25 +367,25 @@ static int train_step(run_state *r, step_result *out) {
     out->loss_scale = r->precision ? ob_precision_loss_scale(r->precision) : 1.0;
     ob_tensor *loss = r->workload->forward_loss(r->ctx, r->work);
     if (!loss) return fail(r, 1, "forward: %s", ob_ctx_error(r->ctx));
-    *loss_out = ob_f32(loss)[0];
+    out->loss = ob_f32(loss)[0];
     t = ob_phase_end(&r->timers, OB_PHASE_FORWARD, t);
     if (ob_backward_scaled(r->ctx, loss, out->loss_scale)) return fail(r, 1, "backward: %s", ob_ctx_error(r->ctx));
     if (r->precision) ob_precision_unscale(params);
     t = ob_phase_end(&r->timers, OB_PHASE_BACKWARD, t);
     if (ob_grad_sync_average(r->grad_sync)) return fail(r, 1, "%s", ob_ctx_error(r->ctx));
-    if ((rc = average_over_ranks(r, loss_out))) return rc;
+    if ((rc = average_over_ranks(r, &out->loss))) return rc;
     t = ob_phase_end(&r->timers, OB_PHASE_GRAD_ALLREDUCE, t);
-    *grad_norm_out = ob_grad_norm(params); /* logged as measured, before clipping */
-    *lr_out = ob_schedule_lr(&r->schedule, r->step);
+    out->grad_norm = ob_grad_norm(params); /* logged as measured, before clipping */
+    out->lr = ob_schedule_lr(&r->schedule, r->step);
     /* A non-finite loss (the same on every rank) ends the run before the
      * update can spread it; a skipped step (loss scaling) changes nothing.
      * Clipping sees the averaged gradient, the same on every rank, and K-FAC
      * preconditions the clipped one. */
-    if (isfinite(*loss_out) && accept_update(r, *grad_norm_out)) {
-        ob_clip_grad_norm(params, *grad_norm_out, r->clip_norm);
-        if (r->kfac && (rc = precondition(r, *lr_out))) return rc;
+    if (isfinite(out->loss) && accept_update(r, out->grad_norm)) {
+        ob_clip_grad_norm(params, out->grad_norm, r->clip_norm);
+        if (r->kfac && (rc = precondition(r, out->lr))) return rc;
         t = ob_now();
-        if (ob_optimizer_step(r->optimizer, *lr_out)) return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
+        if (ob_optimizer_step(r->optimizer, out->lr)) return fail(r, 1, "update: %s", ob_ctx_error(r->ctx));
         if (r->precision) ob_precision_after_update(r->precision, params);
     }
     ob_phase_end(&r->timers, OB_PHASE_UPDATE, t);
