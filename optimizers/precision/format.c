@@ -1,4 +1,5 @@
 #include "optimizers/precision/ob_format.h"
+#include "optimizers/precision/ob_name_table.h"
 
 #include <float.h>
 #include <math.h>
@@ -150,12 +151,10 @@ const char *ob_format_name(ob_format f) {
 }
 
 int ob_format_parse(const char *name, ob_format *out) {
-    for (int f = 0; name && f < OB_FORMAT_COUNT; f++)
-        if (strcmp(name, format_names[f]) == 0) {
-            *out = (ob_format)f;
-            return 0;
-        }
-    return 2;
+    int f = ob_name_table_find(format_names, OB_FORMAT_COUNT, name);
+    if (f < 0) return 2;
+    *out = (ob_format)f;
+    return 0;
 }
 
 /* The format's value of a magnitude code; fp32's own limits for fp32. */

@@ -1,4 +1,5 @@
 #include "optimizers/precision/ob_fqt.h"
+#include "optimizers/precision/ob_name_table.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -18,12 +19,10 @@ const char *ob_fqt_quantizer_name(ob_fqt_quantizer q) {
 }
 
 int ob_fqt_quantizer_parse(const char *name, ob_fqt_quantizer *out) {
-    for (int q = 0; name && q < OB_FQT_QUANTIZER_COUNT; q++)
-        if (strcmp(name, quantizer_names[q]) == 0) {
-            *out = (ob_fqt_quantizer)q;
-            return 0;
-        }
-    return 2;
+    int q = ob_name_table_find(quantizer_names, OB_FQT_QUANTIZER_COUNT, name);
+    if (q < 0) return 2;
+    *out = (ob_fqt_quantizer)q;
+    return 0;
 }
 
 int ob_fqt_check_bits(int bits, char *err, size_t err_len) {

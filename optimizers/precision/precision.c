@@ -1,6 +1,7 @@
 /* The precision policy: per-layer rounding through the engine's hook,
  * loss scaling, statistics and fp16 master weights (ob_precision.h). */
 #include "optimizers/precision/ob_precision.h"
+#include "optimizers/precision/ob_name_table.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -40,12 +41,10 @@ static const char *const kind_names[OB_PRECISION_COUNT] = {"fp32", "fp16", "bf16
 const char *ob_precision_name(ob_precision_kind kind) { return kind_names[kind]; }
 
 int ob_precision_parse(const char *name, ob_precision_kind *out) {
-    for (int k = 0; k < OB_PRECISION_COUNT; k++)
-        if (strcmp(name, kind_names[k]) == 0) {
-            *out = (ob_precision_kind)k;
-            return 0;
-        }
-    return 2;
+    int k = ob_name_table_find(kind_names, OB_PRECISION_COUNT, name);
+    if (k < 0) return 2;
+    *out = (ob_precision_kind)k;
+    return 0;
 }
 
 /* Random bits: one stream per (seed, rank, step); the index space is split
