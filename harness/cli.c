@@ -61,7 +61,7 @@ static void print_usage(FILE *out) {
             "  optbench plan --workload W --preset P --ranks 1,8,64,128 [--precond kfac|dp-kfac]\n"
             "               [--strategies comm-opt,hybrid-opt,mem-opt,dp-kfac] [--steps N] [--per-rank]\n"
             "               [--format md|csv] [run flags, --config, --set]\n"
-            "  optbench suite FILE.ini [--dry-run | --summary | --emit-sbatch DIR [cluster flags]]\n"
+            "  optbench suite FILE.ini [--dry-run | --summary | --emit-sbatch DIR [cluster flags]] [--only NAMES]\n"
             "               (optbench suite --help)\n"
             "  optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]\n"
             "               (exit 0 pass, 1 fail, 2 bad input; optbench check --help)\n"

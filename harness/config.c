@@ -5,12 +5,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
+#include "harness/ob_fail.h"
+#include "harness/ob_ini.h"
+#include "harness/ob_text.h"
 
 struct ob_config {
     int key_count;
@@ -48,15 +49,6 @@ static const char *skip_blanks(const char *text) {
     return text;
 }
 
-/* Cuts blanks off both ends, in place. */
-static char *trim_blanks(char *text) {
-    text = (char *)skip_blanks(text);
-    size_t length = strlen(text);
-    while (length > 0 && is_blank(text[length - 1]))
-        text[--length] = '\0';
-    return text;
-}
-
 static bool equal_ignoring_case(const char *a, const char *b) {
     for (; *a && *b; a++, b++)
         if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
@@ -84,16 +76,9 @@ static void show_text(const char *text, char shown[SHOWN_MAX]) {
     shown[used] = '\0';
 }
 
-__attribute__((format(printf, 4, 5)))
-static int report(char *err, size_t err_len, int code, const char *format, ...) {
-    if (err && err_len > 0) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(err, err_len, format, args);
-        va_end(args);
-    }
-    return code;
-}
+/* ob_fail's line with another status: 1 when memory ran out, or a code
+ * passed on from below. */
+#define FAIL_WITH(code, err, err_len, ...) (ob_fail((err), (err_len), __VA_ARGS__), (code))
 
 /* ---- the key table ---- */
 
@@ -335,18 +320,18 @@ int ob_config_set(ob_config *cfg, const char *key, const char *value, char *err,
     int index = find_key(key);
     if (index < 0) {
         show_text(key, shown);
-        return report(err, err_len, 2, "unknown config key \"%s\"", shown);
+        return ob_fail(err, err_len, "unknown config key \"%s\"", shown);
     }
     const ob_config_key *spec = &ob_config_keys(NULL)[index];
     if (!value_is_valid(spec, value)) {
         char expected[256];
         describe_expectation(spec, expected, sizeof expected);
         show_text(value, shown);
-        return report(err, err_len, 2, "%s: expected %s, got \"%s\"", spec->key, expected, shown);
+        return ob_fail(err, err_len, "%s: expected %s, got \"%s\"", spec->key, expected, shown);
     }
     char *copy = copy_text(value);
     if (!copy)
-        return report(err, err_len, 1, "out of memory while setting %s", spec->key);
+        return FAIL_WITH(1, err, err_len, "out of memory while setting %s", spec->key);
     free(cfg->texts[index]);
     cfg->texts[index] = copy;
     return 0;
@@ -356,14 +341,14 @@ int ob_config_set_assignment(ob_config *cfg, const char *assignment, char *err, 
     if (!strchr(assignment, '=')) {
         char shown[SHOWN_MAX];
         show_text(assignment, shown);
-        return report(err, err_len, 2, "expected section.key=value, got \"%s\"", shown);
+        return ob_fail(err, err_len, "expected section.key=value, got \"%s\"", shown);
     }
     char *copy = copy_text(assignment);
     if (!copy)
-        return report(err, err_len, 1, "out of memory while parsing --set %s", assignment);
+        return FAIL_WITH(1, err, err_len, "out of memory while parsing --set %s", assignment);
     char *equals = strchr(copy, '=');
     *equals = '\0';
-    int code = ob_config_set(cfg, trim_blanks(copy), trim_blanks(equals + 1), err, err_len);
+    int code = ob_config_set(cfg, ob_ini_trim(copy), ob_ini_trim(equals + 1), err, err_len);
     free(copy);
     return code;
 }
@@ -421,78 +406,16 @@ static bool unquote_ini_value(const char *value, char *out) {
 
 /* ---- loading INI files and texts ---- */
 
-typedef enum { LINE_READ, LINE_NONE, LINE_TOO_LONG } line_status;
-
 typedef struct {
-    FILE *file;            /* the source: a file, or (file NULL) ... */
-    const char *text;      /* ... the rest of an in-memory INI text */
+    ob_ini_parser parser;  /* the source and the line libinih is working on */
     ob_config *target;     /* a clone of the caller's config: applied only if the whole source is good */
-    int line;              /* number of the line libinih is working on */
-    int too_long_line;     /* 0, or the line that did not fit libinih's line buffer */
-    int line_limit;        /* characters that fit, for that error line */
-    int read_errno;        /* 0, or errno of a failed read */
     int error_line;        /* 0, or the line of the first rejected key or value */
     int error_code;
     char error[MESSAGE_MAX];
 } ini_load;
 
-static bool at_end_of_file(FILE *file) {
-    int c = getc(file);
-    if (c == EOF)
-        return true;
-    ungetc(c, file);
-    return false;
-}
-
-static line_status next_file_line(ini_load *load, char *buffer, int size) {
-    if (!fgets(buffer, size, load->file)) {
-        if (ferror(load->file))
-            load->read_errno = errno;
-        return LINE_NONE;
-    }
-    size_t length = strlen(buffer);
-    bool cut = length + 1 == (size_t)size && buffer[length - 1] != '\n' && !at_end_of_file(load->file);
-    return cut ? LINE_TOO_LONG : LINE_READ;
-}
-
-static line_status next_text_line(ini_load *load, char *buffer, int size) {
-    if (*load->text == '\0')
-        return LINE_NONE;
-    size_t length = strcspn(load->text, "\n");
-    if (load->text[length] == '\n')
-        length++;
-    if (length + 1 > (size_t)size)
-        return LINE_TOO_LONG;
-    memcpy(buffer, load->text, length);
-    buffer[length] = '\0';
-    load->text += length;
-    return LINE_READ;
-}
-
-/* libinih reads through here: the handler learns its line number (Debian's
- * libinih is built without INI_HANDLER_LINENO), a line too long for libinih's
- * buffer stops the parse instead of being split or cut, and leading blanks go,
- * so indented keys are keys rather than libinih's multi-line values. */
-static char *read_ini_line(char *buffer, int size, void *stream) {
-    ini_load *load = stream;
-    if (load->too_long_line)
-        return NULL;
-    line_status status = load->file ? next_file_line(load, buffer, size) : next_text_line(load, buffer, size);
-    if (status == LINE_NONE)
-        return NULL;
-    load->line++;
-    if (status == LINE_TOO_LONG) {
-        load->too_long_line = load->line;
-        load->line_limit = size - 2; /* room is left for the newline and the NUL */
-        return NULL;
-    }
-    const char *content = skip_blanks(buffer);
-    memmove(buffer, content, strlen(content) + 1);
-    return buffer;
-}
-
 static int record_ini_error(ini_load *load, int code, const char *message) {
-    load->error_line = load->line;
+    load->error_line = load->parser.line;
     load->error_code = code;
     snprintf(load->error, sizeof load->error, "%s", message);
     return 0;
@@ -500,8 +423,6 @@ static int record_ini_error(ini_load *load, int code, const char *message) {
 
 static int apply_ini_pair(void *user, const char *section, const char *name, const char *value) {
     ini_load *load = user;
-    if (load->error_line)
-        return 1; /* only the first error is reported; it is already recorded */
     char message[MESSAGE_MAX];
     char shown[SHOWN_MAX];
     if (section[0] == '\0') {
@@ -531,20 +452,14 @@ static int report_ini_outcome(const ini_load *load, int parse_result, const char
                               size_t err_len) {
     char shown[SHOWN_MAX];
     show_text(source_name, shown);
-    if (load->read_errno)
-        return report(err, err_len, 2, "cannot read config file \"%s\": %s", shown,
-                      strerror(load->read_errno));
+    if (load->parser.read_errno)
+        return ob_fail(err, err_len, "cannot read config file \"%s\": %s", shown,
+                      strerror(load->parser.read_errno));
     if (parse_result > 0 && parse_result == load->error_line)
-        return report(err, err_len, load->error_code, "%s:%d: %s", shown, parse_result, load->error);
-    if (parse_result > 0)
-        return report(err, err_len, 2, "%s:%d: syntax error: expected [section] or key = value", shown,
-                      parse_result);
-    if (load->too_long_line)
-        return report(err, err_len, 2, "%s:%d: line longer than %d characters", shown,
-                      load->too_long_line, load->line_limit);
-    if (parse_result < 0)
-        return report(err, err_len, 1, "%s: out of memory while parsing", shown);
-    return 0;
+        return FAIL_WITH(load->error_code, err, err_len, "%s:%d: %s", shown, parse_result, load->error);
+    char message[MESSAGE_MAX];
+    int code = ob_ini_parse_failure(&load->parser, parse_result, shown, message, sizeof message);
+    return code ? FAIL_WITH(code, err, err_len, "%s", message) : 0;
 }
 
 static void swap_contents(ob_config *a, ob_config *b) {
@@ -561,8 +476,10 @@ static int load_ini_source(ob_config *cfg, ini_load *load, const char *source_na
                            size_t err_len) {
     load->target = ob_config_clone(cfg);
     if (!load->target)
-        return report(err, err_len, 1, "out of memory while loading a config");
-    int parse_result = ini_parse_stream(read_ini_line, load, apply_ini_pair, load);
+        return FAIL_WITH(1, err, err_len, "out of memory while loading a config");
+    load->parser.on_pair = apply_ini_pair;
+    load->parser.user = load;
+    int parse_result = ob_ini_parse(&load->parser);
     int code = report_ini_outcome(load, parse_result, source_name, err, err_len);
     if (code == 0)
         swap_contents(cfg, load->target);
@@ -571,20 +488,20 @@ static int load_ini_source(ob_config *cfg, ini_load *load, const char *source_na
 }
 
 int ob_config_load_ini(ob_config *cfg, const char *path, char *err, size_t err_len) {
-    ini_load load = {.file = fopen(path, "r")};
-    if (!load.file) {
+    ini_load load = {.parser.file = fopen(path, "r")};
+    if (!load.parser.file) {
         char shown[SHOWN_MAX];
         show_text(path, shown);
-        return report(err, err_len, 2, "cannot read config file \"%s\": %s", shown, strerror(errno));
+        return ob_fail(err, err_len, "cannot read config file \"%s\": %s", shown, strerror(errno));
     }
     int code = load_ini_source(cfg, &load, path, err, err_len);
-    fclose(load.file);
+    fclose(load.parser.file);
     return code;
 }
 
 int ob_config_load_ini_text(ob_config *cfg, const char *text, const char *source_name, char *err,
                             size_t err_len) {
-    ini_load load = {.text = text};
+    ini_load load = {.parser.text = text};
     return load_ini_source(cfg, &load, source_name, err, err_len);
 }
 
@@ -623,52 +540,23 @@ bool ob_config_was_set(const ob_config *cfg, const char *key) {
 
 /* ---- writing INI ---- */
 
-typedef struct {
-    char *data;
-    size_t length, capacity;
-    bool out_of_memory;
-} text_buffer;
-
-static void append_bytes(text_buffer *buffer, const char *bytes, size_t count) {
-    if (buffer->out_of_memory)
-        return;
-    if (buffer->length + count + 1 > buffer->capacity) {
-        size_t capacity = 2 * (buffer->length + count + 1);
-        char *grown = realloc(buffer->data, capacity);
-        if (!grown) {
-            buffer->out_of_memory = true;
-            return;
-        }
-        buffer->data = grown;
-        buffer->capacity = capacity;
-    }
-    memcpy(buffer->data + buffer->length, bytes, count);
-    buffer->length += count;
-    buffer->data[buffer->length] = '\0';
-}
-
-static void append_text(text_buffer *buffer, const char *text) {
-    append_bytes(buffer, text, strlen(text));
-}
-
-static void append_quoted(text_buffer *buffer, const char *text) {
-    append_text(buffer, "\"");
+static void append_quoted(ob_text *out, const char *text) {
+    ob_text_append(out, "\"", 1);
     for (const char *c = text; *c; c++) {
-        char escape[5] = {'\\', *c, '\0'};
         if (is_control(*c))
-            snprintf(escape, sizeof escape, "\\x%02X", (unsigned char)*c);
-        if (is_control(*c) || *c == '\\' || *c == '"' || *c == ';')
-            append_text(buffer, escape);
+            ob_text_printf(out, "\\x%02X", (unsigned char)*c);
+        else if (*c == '\\' || *c == '"' || *c == ';')
+            ob_text_printf(out, "\\%c", *c);
         else
-            append_bytes(buffer, c, 1);
+            ob_text_append(out, c, 1);
     }
-    append_text(buffer, "\"");
+    ob_text_append(out, "\"", 1);
 }
 
 char *ob_config_to_ini(const ob_config *cfg) {
     int count;
     const ob_config_key *keys = ob_config_keys(&count);
-    text_buffer buffer = {0};
+    ob_text out = {0};
     const char *section = "";
     size_t section_length = 0;
     for (int i = 0; i < count; i++) {
@@ -677,21 +565,18 @@ char *ob_config_to_ini(const ob_config *cfg) {
         if (length != section_length || strncmp(keys[i].key, section, length) != 0) {
             section = keys[i].key;
             section_length = length;
-            append_text(&buffer, "[");
-            append_bytes(&buffer, section, section_length);
-            append_text(&buffer, "]\n");
+            ob_text_printf(&out, "[%.*s]\n", (int)section_length, section);
         }
-        append_text(&buffer, name);
-        append_text(&buffer, " = ");
+        ob_text_printf(&out, "%s = ", name);
         if (needs_quotes(text_at(cfg, i)))
-            append_quoted(&buffer, text_at(cfg, i));
+            append_quoted(&out, text_at(cfg, i));
         else
-            append_text(&buffer, text_at(cfg, i));
-        append_text(&buffer, "\n");
+            ob_text_printf(&out, "%s", text_at(cfg, i));
+        ob_text_append(&out, "\n", 1);
     }
-    if (buffer.out_of_memory) {
-        free(buffer.data);
+    if (out.failed) {
+        ob_text_free(&out);
         return NULL;
     }
-    return buffer.data;
+    return out.data;
 }

@@ -1,5 +1,7 @@
 /* `optbench plan`: per-rank memory by category and per-step communication
  * by category for a configuration at any world size, without training.
+ * Communication follows ob_comm.h's byte convention: gradient averaging,
+ * synchronized batch-norm (dist.sync_batchnorm) and K-FAC's three kinds.
  * It builds the preset's model (for its real layer shapes) and asks the
  * same code a run uses: the optimizer for its state bytes, the gradient
  * bucketing for its buffer, ob_kfac_assign and ob_kfac_rank_cost_of for

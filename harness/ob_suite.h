@@ -2,7 +2,7 @@
  * ways of running a grid (DESIGN.md section 8): locally with resume, as a
  * dry run, and as Slurm job arrays.
  *
- * A suite file is INI (libinih):
+ * A suite file is INI (read by ob_ini.h, as config files are):
  *
  *   [suite]
  *   name = workstation          ; default: the file name without .ini
@@ -106,6 +106,13 @@ typedef struct {
  * when memory ran out. */
 int ob_suite_load(const char *path, ob_suite **out, char *err, size_t err_len);
 void ob_suite_free(ob_suite *suite);
+/* Keeps only the runs of the [run NAME] sections that a name in names
+ * matches: comma-separated section names or fnmatch(3) patterns (fp16-*).
+ * Every later step (dry run, local run with resume, summary, job arrays)
+ * then sees only those. 0; 2 when names has an empty item or a name matches
+ * no section (one line in err, naming it and listing the suite's run
+ * names); 1 when memory ran out. */
+int ob_suite_select(ob_suite *suite, const char *names, char *err, size_t err_len);
 /* Sets a cluster key (account, partition, time, gpus_per_node,
  * ranks_per_node, cpus_per_task, launcher, launcher_flags, modules, env) with
  * the file's validation: the --emit-sbatch flags go through here. 0 or 2. */
@@ -163,6 +170,7 @@ typedef struct {
     ob_suite_programs programs;
     const int *runs; /* indices of the runs to submit, ascending (the CLI: those not final) */
     int n_runs;
+    const char *only; /* the --only the suite was selected with, for the collect job; NULL: none */
 } ob_suite_sbatch_options;
 
 /* Writes into dir one array job per rank count (array-r<R>.sbatch, one task
@@ -177,7 +185,7 @@ int ob_suite_emit_sbatch(const ob_suite *suite, const ob_suite_sbatch_options *o
 /* mkdir -p of path's directory (with parent_only) or of path itself. 0 or 2. */
 int ob_suite_make_dirs(const char *path, bool parent_only, char *err, size_t err_len);
 
-/* `optbench suite FILE [--dry-run | --summary | --emit-sbatch DIR ...]`; the exit code. */
+/* `optbench suite FILE [--dry-run | --summary | --emit-sbatch DIR ...] [--only NAMES]`; the exit code. */
 int ob_suite_main(int argc, char **argv);
 
 #endif

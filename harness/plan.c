@@ -8,11 +8,13 @@
 #include "harness/ob_grad_sync.h"
 #include "harness/ob_kfac_options.h"
 #include "harness/ob_run_options.h"
+#include "nn/ob_layers.h"
 #include "optimizers/kfac/ob_kfac.h"
 #include "optimizers/ob_optimizer.h"
 #include "workloads/ob_workload.h"
 
 #define ELEMENT_BYTES 4 /* fp32 parameters, gradients and K-FAC state */
+#define BN_REDUCE_BLOCK 512 /* channels per synchronized batch-norm all-reduce (nn/cpu/k_batchnorm.c) */
 #define MIB (1024.0 * 1024.0)
 #define MB 1e6
 
@@ -20,7 +22,7 @@
 typedef struct {
     double params, grads, optimizer_state, kfac_factors, kfac_inverses, comm_buffers;
     double decomposition_n3; /* sum of n^3 over the factors this rank decomposes */
-    double grads_comm, factors_comm, inverses_comm, precond_comm;
+    double grads_comm, batchnorm_comm, factors_comm, inverses_comm, precond_comm;
     double update_comm; /* one step on which factors and inverses both update */
 } rank_plan;
 
@@ -31,6 +33,7 @@ typedef struct {
     ob_params *params;
     int64_t steps_per_epoch, bucket_bytes;
     double param_bytes, buffer_bytes, optimizer_state_bytes;
+    double batchnorm_bytes; /* per step on every rank of a world > 1; 0 unless dist.sync_batchnorm */
     bool kfac;
     ob_kfac_config kfac_config;
 } plan_base;
@@ -70,17 +73,38 @@ static double decomposition_work(const ob_kfac_assignment *assignment, int rank)
     return work;
 }
 
+/* Synchronized batch-norm's traffic per step. Each batch-norm layer
+ * all-reduces in forward (sums of x - shift and of its square) and again in
+ * backward (sums of dy and of dy (x - mean)), one F64 all-reduce per block of
+ * up to BN_REDUCE_BLOCK channels: the block's two per-channel sums and the
+ * row count, 2 width + 1 values. Over a layer of C channels in B blocks:
+ * 2 (2 C + B) doubles a step. */
+static double batchnorm_bytes_per_step(const ob_params *params) {
+    double values = 0.0;
+    for (int i = 0; i < ob_params_layer_count(params); i++) {
+        const ob_layer *layer = ob_params_layer_at(params, i);
+        if (layer->type != OB_LAYER_BATCHNORM) continue;
+        int64_t channels = ((const ob_batchnorm_layer *)layer)->weight->shape[0];
+        int64_t blocks = (channels + BN_REDUCE_BLOCK - 1) / BN_REDUCE_BLOCK;
+        values += 2.0 * (double)(2 * channels + blocks);
+    }
+    return values * (double)sizeof(double);
+}
+
 /* Fills plans[0..world) for one world size. */
 static int plan_world(const plan_base *base, const char *strategy, int world, rank_plan *plans, int *workers,
                       char *err, size_t err_len) {
     int64_t steps = base->options->steps;
+    double run_steps = (double)(steps > 0 ? steps : 1);
     double grads_per_step = world > 1 ? base->param_bytes : 0.0;
+    double batchnorm_per_step = world > 1 ? base->batchnorm_bytes : 0.0;
     double bucket = world > 1 ? (double)(base->bucket_bytes / ELEMENT_BYTES * ELEMENT_BYTES) : 0.0;
     for (int r = 0; r < world; r++)
         plans[r] = (rank_plan){.params = base->param_bytes + base->buffer_bytes, .grads = base->param_bytes,
                                .optimizer_state = base->optimizer_state_bytes, .comm_buffers = bucket,
-                               .grads_comm = grads_per_step * (double)(steps > 0 ? steps : 1),
-                               .update_comm = grads_per_step};
+                               .grads_comm = grads_per_step * run_steps,
+                               .batchnorm_comm = batchnorm_per_step * run_steps,
+                               .update_comm = grads_per_step + batchnorm_per_step};
     *workers = 0;
     if (!base->kfac) return 0;
     ob_kfac_config config = base->kfac_config;
@@ -94,7 +118,6 @@ static int plan_world(const plan_base *base, const char *strategy, int world, ra
                                       : 1.0 / ob_kfac_piecewise_at(&config.factor_update_steps, 0);
     double inverse_updates = steps > 0 ? (double)ob_kfac_inverse_updates(&config, steps, base->steps_per_epoch)
                                        : 1.0 / ob_kfac_piecewise_at(&config.inv_update_steps, 0);
-    double precond_steps = steps > 0 ? (double)steps : 1.0;
     for (int r = 0; r < world; r++) {
         ob_kfac_rank_cost cost = ob_kfac_rank_cost_of(&config, &assignment, r, ELEMENT_BYTES);
         rank_plan *p = &plans[r];
@@ -103,7 +126,7 @@ static int plan_world(const plan_base *base, const char *strategy, int world, ra
         p->decomposition_n3 = decomposition_work(&assignment, r);
         p->factors_comm = (double)cost.factor_comm_bytes * factor_updates;
         p->inverses_comm = (double)cost.inverse_comm_bytes * inverse_updates;
-        p->precond_comm = (double)cost.precond_comm_bytes * precond_steps;
+        p->precond_comm = (double)cost.precond_comm_bytes * run_steps;
         p->update_comm += (double)(cost.factor_comm_bytes + cost.inverse_comm_bytes + cost.precond_comm_bytes);
     }
     ob_kfac_assignment_free(&assignment);
@@ -129,7 +152,8 @@ static void print_header(const plan_base *base) {
     if (base->options->csv) {
         printf("strategy,ranks,rank,grad_workers,params_bytes,grads_bytes,optimizer_state_bytes,"
                "kfac_factors_bytes,kfac_inverses_bytes,comm_buffers_bytes,total_bytes,decomposition_n3,"
-               "grads_comm_bytes,factors_comm_bytes,inverses_comm_bytes,precond_comm_bytes,update_comm_bytes\n");
+               "grads_comm_bytes,batchnorm_comm_bytes,factors_comm_bytes,inverses_comm_bytes,precond_comm_bytes,"
+               "update_comm_bytes\n");
         return;
     }
     printf("# optbench plan: %s %s, %s + %s, global batch %lld, fp32\n\n", ob_config_get_str(c, "run.workload"),
@@ -144,27 +168,27 @@ static void print_header(const plan_base *base) {
                base->kfac_config.cost == OB_KFAC_COST_COMPUTE ? "compute (n^3)" : "memory (n^2)", unit,
                base->options->per_rank ? "" : "; each column is its maximum over the ranks");
     printf("| strategy | ranks | %s | grad workers | params | grads | optimizer state | K-FAC factors | "
-           "K-FAC inverses | comm buffers | total MiB | eigen work (G n^3) | grads MB | factors MB | "
+           "K-FAC inverses | comm buffers | total MiB | eigen work (G n^3) | grads MB | batchnorm MB | factors MB | "
            "inverses MB | precond grads MB | MB per K-FAC update step |\n",
            base->options->per_rank ? "rank" : "rank (max)");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 static void print_row(const plan_base *base, const char *strategy, int world, const char *rank, int workers,
                       const rank_plan *p) {
     if (base->options->csv) {
-        printf("%s,%d,%s,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", strategy, world,
-               rank, workers, p->params, p->grads, p->optimizer_state, p->kfac_factors, p->kfac_inverses,
-               p->comm_buffers, total_memory(p), p->decomposition_n3, p->grads_comm, p->factors_comm,
-               p->inverses_comm, p->precond_comm, p->update_comm);
+        printf("%s,%d,%s,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", strategy,
+               world, rank, workers, p->params, p->grads, p->optimizer_state, p->kfac_factors, p->kfac_inverses,
+               p->comm_buffers, total_memory(p), p->decomposition_n3, p->grads_comm, p->batchnorm_comm,
+               p->factors_comm, p->inverses_comm, p->precond_comm, p->update_comm);
         return;
     }
     printf("| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | "
-           "%.1f | %.1f |\n",
+           "%.1f | %.1f | %.1f |\n",
            strategy, world, rank, workers, p->params / MIB, p->grads / MIB, p->optimizer_state / MIB,
            p->kfac_factors / MIB, p->kfac_inverses / MIB, p->comm_buffers / MIB, total_memory(p) / MIB,
-           p->decomposition_n3 / 1e9, p->grads_comm / MB, p->factors_comm / MB, p->inverses_comm / MB,
-           p->precond_comm / MB, p->update_comm / MB);
+           p->decomposition_n3 / 1e9, p->grads_comm / MB, p->batchnorm_comm / MB, p->factors_comm / MB,
+           p->inverses_comm / MB, p->precond_comm / MB, p->update_comm / MB);
 }
 
 static int print_plans(const plan_base *base, char *err, size_t err_len) {
@@ -235,6 +259,8 @@ int ob_plan_execute(const ob_config *cfg, const ob_plan_options *options, char *
         base.steps_per_epoch = workload->batches_per_epoch(work);
         base.bucket_bytes = (int64_t)(ob_config_get_float(cfg, "dist.bucket_mb") * MIB);
         base.param_bytes = (double)ob_params_numel(base.params) * ELEMENT_BYTES;
+        if (ob_config_get_bool(cfg, "dist.sync_batchnorm"))
+            base.batchnorm_bytes = batchnorm_bytes_per_step(base.params);
         /* batch-norm running statistics are charged to params too */
         for (int i = 0; i < ob_params_buffer_count(base.params); i++)
             base.buffer_bytes += (double)ob_tensor_bytes(ob_params_buffer_at(base.params, i)->value);

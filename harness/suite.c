@@ -5,7 +5,7 @@
 #include "harness/ob_suite.h"
 
 #include <errno.h>
-#include <ini.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "harness/ob_config.h"
+#include "harness/ob_ini.h"
 #include "harness/ob_text.h"
 
 #define KEY_MAX 64
@@ -40,8 +41,7 @@ typedef struct {
 /* Everything a load works on; the first failure is kept in err and status. */
 typedef struct {
     const char *path;
-    FILE *file;
-    int line;
+    ob_ini_parser parser; /* the file, and the line being read */
     suite_section *sections;
     int n_sections;
     ob_config *scratch; /* validates values the way a run will */
@@ -95,15 +95,6 @@ static bool is_valid_name(const char *name) {
     return length > 0 && length < OB_SUITE_NAME_MAX && name[0] != '.' && strspn(name, allowed) == length;
 }
 
-static char *trim(char *text) {
-    while (*text == ' ' || *text == '\t') text++;
-    size_t length = strlen(text);
-    while (length > 0 && (text[length - 1] == ' ' || text[length - 1] == '\t' || text[length - 1] == '\r' ||
-                          text[length - 1] == '\n'))
-        text[--length] = '\0';
-    return text;
-}
-
 /* ---- reading ------------------------------------------------------------- */
 
 static const suite_section *find_run_section(const suite_loader *l, const char *name) {
@@ -120,64 +111,42 @@ static const suite_section *find_suite_section(const suite_loader *l) {
 
 static int add_section(suite_loader *l, bool is_suite, const char *name) {
     suite_section *grown = realloc(l->sections, (size_t)(l->n_sections + 1) * sizeof *grown);
-    if (!grown) return fail(l, l->line, 1, "out of memory");
+    if (!grown) return fail(l, l->parser.line, 1, "out of memory");
     l->sections = grown;
     suite_section *s = &l->sections[l->n_sections++];
-    *s = (suite_section){.is_suite = is_suite, .line = l->line};
+    *s = (suite_section){.is_suite = is_suite, .line = l->parser.line};
     snprintf(s->name, sizeof s->name, "%s", name);
     return 0;
 }
 
-/* A "[...]" line: libinih tells the handler only the section's name, not
- * where it starts, and nothing at all about a section without keys. */
+/* A "[...]" line (ob_ini's section hook, so that a section without keys is
+ * known too, and where each one starts). */
 static int open_section(suite_loader *l, const char *text) {
     const char *close = strchr(text, ']');
     if (!close) return 0; /* libinih reports the syntax error */
     char header[OB_SUITE_VALUE_MAX];
     snprintf(header, sizeof header, "%.*s", (int)(close - text - 1), text + 1);
-    char *name = trim(header);
+    char *name = ob_ini_trim(header);
     if (strcmp(name, "suite") == 0) {
         const suite_section *first = find_suite_section(l);
-        if (first) return fail(l, l->line, 2, "a second [suite] section (the first is at line %d)", first->line);
+        if (first) return fail(l, l->parser.line, 2, "a second [suite] section (the first is at line %d)", first->line);
         return add_section(l, true, "");
     }
     if (strncmp(name, "run", 3) != 0 || (name[3] != ' ' && name[3] != '\t'))
-        return fail(l, l->line, 2, "expected [suite] or [run NAME], got [%s]", name);
-    char *run_name = trim(name + 3);
+        return fail(l, l->parser.line, 2, "expected [suite] or [run NAME], got [%s]", name);
+    char *run_name = ob_ini_trim(name + 3);
     if (!is_valid_name(run_name))
-        return fail(l, l->line, 2, "[run %s]: expected a NAME of up to %d letters, digits, _ . - (not starting with .)",
-                    run_name, OB_SUITE_NAME_MAX - 1);
+        return fail(l, l->parser.line, 2,
+                    "[run %s]: expected a NAME of up to %d letters, digits, _ . - (not starting with .)", run_name,
+                    OB_SUITE_NAME_MAX - 1);
     const suite_section *first = find_run_section(l, run_name);
-    if (first) return fail(l, l->line, 2, "duplicate [run %s] (the first is at line %d)", run_name, first->line);
+    if (first) return fail(l, l->parser.line, 2, "duplicate [run %s] (the first is at line %d)", run_name, first->line);
     return add_section(l, false, run_name);
 }
 
-static bool at_end_of_file(FILE *file) {
-    int c = getc(file);
-    if (c == EOF) return true;
-    ungetc(c, file);
-    return false;
-}
-
-/* libinih reads through here (Debian's libinih is built without
- * INI_HANDLER_LINENO): it counts lines, notes where sections open, refuses
- * lines longer than libinih's buffer, and drops leading blanks so that an
- * indented key is a key rather than libinih's multi-line continuation. */
-static char *read_suite_line(char *buffer, int size, void *stream) {
-    suite_loader *l = stream;
-    if (l->status || !fgets(buffer, size, l->file)) return NULL;
-    l->line++;
-    size_t length = strlen(buffer);
-    if (length + 1 == (size_t)size && buffer[length - 1] != '\n' && !at_end_of_file(l->file)) {
-        fail(l, l->line, 2, "line longer than %d characters", size - 2);
-        return NULL;
-    }
-    /* libinih would drop a UTF-8 byte-order mark itself, but after this looked for "[". */
-    size_t skip = l->line == 1 && strncmp(buffer, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    skip += strspn(buffer + skip, " \t");
-    memmove(buffer, buffer + skip, length - skip + 1);
-    if (buffer[0] == '[' && open_section(l, buffer)) return NULL;
-    return buffer;
+/* ob_ini's section hook: nonzero to go on. */
+static int on_section_line(void *user, const char *line) {
+    return open_section(user, line) == 0;
 }
 
 static const suite_entry *find_entry(const suite_section *s, const char *key) {
@@ -186,39 +155,45 @@ static const suite_entry *find_entry(const suite_section *s, const char *key) {
     return NULL;
 }
 
-/* Adds key = value to the section read_suite_line opened last. */
+/* Adds key = value to the section on_section_line opened last. */
 static int keep_entry(suite_loader *l, const char *key, const char *value) {
     if (l->n_sections == 0)
-        return fail(l, l->line, 2, "key %s before any section: expected [suite] or [run NAME]", key);
+        return fail(l, l->parser.line, 2, "key %s before any section: expected [suite] or [run NAME]", key);
     suite_section *s = &l->sections[l->n_sections - 1];
     const suite_entry *first = find_entry(s, key);
-    if (first) return fail(l, l->line, 2, "duplicate key %s (the first is at line %d)", key, first->line);
-    if (strlen(key) >= KEY_MAX) return fail(l, l->line, 2, "key %s: expected at most %d characters", key, KEY_MAX - 1);
+    if (first) return fail(l, l->parser.line, 2, "duplicate key %s (the first is at line %d)", key, first->line);
+    if (strlen(key) >= KEY_MAX)
+        return fail(l, l->parser.line, 2, "key %s: expected at most %d characters", key, KEY_MAX - 1);
     suite_entry *grown = realloc(s->entries, (size_t)(s->n_entries + 1) * sizeof *grown);
-    if (!grown) return fail(l, l->line, 1, "out of memory");
+    if (!grown) return fail(l, l->parser.line, 1, "out of memory");
     s->entries = grown;
     suite_entry *e = &s->entries[s->n_entries++];
-    *e = (suite_entry){.line = l->line};
+    *e = (suite_entry){.line = l->parser.line};
     snprintf(e->key, sizeof e->key, "%s", key);
     snprintf(e->value, sizeof e->value, "%s", value);
     return 0;
 }
 
-/* libinih's handler: nonzero to go on. */
+/* ob_ini's pair hook: nonzero to go on. */
 static int on_pair(void *user, const char *section, const char *key, const char *value) {
-    (void)section; /* read_suite_line saw the header line and knows more: where it is */
-    suite_loader *l = user;
-    return !l->status && keep_entry(l, key, value) == 0;
+    (void)section; /* on_section_line saw the header line and knows more: where it is */
+    return keep_entry(user, key, value) == 0;
 }
 
 static int read_sections(suite_loader *l) {
-    l->file = fopen(l->path, "r");
-    if (!l->file) return fail(l, 0, 2, "cannot read suite file: %s", strerror(errno));
-    int result = ini_parse_stream(read_suite_line, l, on_pair, l);
-    fclose(l->file);
+    l->parser = (ob_ini_parser){.file = fopen(l->path, "r"), .on_pair = on_pair, .on_section = on_section_line,
+                                .user = l};
+    if (!l->parser.file) return fail(l, 0, 2, "cannot read suite file: %s", strerror(errno));
+    int result = ob_ini_parse(&l->parser);
+    fclose(l->parser.file);
     if (l->status) return l->status;
-    if (result > 0) return fail(l, result, 2, "syntax error: expected [section] or key = value");
-    if (result < 0) return fail(l, 0, 1, "out of memory while parsing");
+    if (l->parser.read_errno) return fail(l, 0, 2, "cannot read suite file: %s", strerror(l->parser.read_errno));
+    char message[MESSAGE_MAX];
+    int code = ob_ini_parse_failure(&l->parser, result, l->path, message, sizeof message);
+    if (code) {
+        snprintf(l->err, l->err_len, "%s", message);
+        return l->status = code;
+    }
     if (l->n_sections == (find_suite_section(l) ? 1 : 0)) return fail(l, 0, 2, "no [run NAME] section: nothing to run");
     return 0;
 }
@@ -240,7 +215,7 @@ static int split_items(suite_loader *l, suite_entry *e, char separator) {
     for (;;) {
         char *end = strchr(item, separator);
         if (end) *end = '\0';
-        char *trimmed = trim(item);
+        char *trimmed = ob_ini_trim(item);
         if (trimmed[0] == '\0')
             return fail(l, e->line, 2, "%s: expected a list separated by '%c' without empty items, got \"%s\"", e->key,
                         separator, shown);
@@ -345,7 +320,7 @@ static bool is_env_list(const char *text) {
     char *save = NULL;
     int n = 0;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save), n++) {
-        item = trim(item);
+        item = ob_ini_trim(item);
         size_t name_length = strcspn(item, "=");
         if (item[name_length] != '=' || name_length == 0 || (item[0] >= '0' && item[0] <= '9') ||
             strspn(item, NAME_CHARS) != name_length)
@@ -659,6 +634,81 @@ int ob_suite_load(const char *path, ob_suite **out, char *err, size_t err_len) {
     }
     *out = suite;
     return 0;
+}
+
+/* ---- selection (--only) --------------------------------------------------- */
+
+static bool matches_any(char *const *patterns, int n_patterns, const char *name) {
+    for (int i = 0; i < n_patterns; i++)
+        if (fnmatch(patterns[i], name, 0) == 0) return true;
+    return false;
+}
+
+/* Splits the comma-separated list in text (changed in place) into trimmed,
+ * non-empty patterns; their count, or -1 when an item is empty. */
+static int split_patterns(char *text, char **patterns) {
+    int n = 0;
+    for (char *item = text, *end;; item = end + 1) {
+        end = strchr(item, ',');
+        if (end) *end = '\0';
+        patterns[n] = ob_ini_trim(item);
+        if (patterns[n++][0] == '\0') return -1;
+        if (!end) return n;
+    }
+}
+
+/* The pattern that matches no run's section, or NULL. */
+static const char *unmatched_pattern(const ob_suite *suite, char *const *patterns, int n_patterns) {
+    for (int p = 0; p < n_patterns; p++) {
+        bool found = false;
+        for (int i = 0; i < suite->n_runs && !found; i++) found = fnmatch(patterns[p], suite->runs[i].run_name, 0) == 0;
+        if (!found) return patterns[p];
+    }
+    return NULL;
+}
+
+/* "a, b, c": the sections' names in file order (a section's runs are contiguous). */
+static void append_run_names(const ob_suite *suite, ob_text *names) {
+    for (int i = 0; i < suite->n_runs; i++)
+        if (i == 0 || strcmp(suite->runs[i].run_name, suite->runs[i - 1].run_name) != 0)
+            ob_text_printf(names, "%s%s", i ? ", " : "", suite->runs[i].run_name);
+}
+
+static void keep_matching_runs(ob_suite *suite, char *const *patterns, int n_patterns) {
+    int kept = 0;
+    for (int i = 0; i < suite->n_runs; i++) {
+        if (matches_any(patterns, n_patterns, suite->runs[i].run_name))
+            suite->runs[kept++] = suite->runs[i];
+        else
+            free_run(&suite->runs[i]);
+    }
+    suite->n_runs = kept;
+}
+
+int ob_suite_select(ob_suite *suite, const char *names, char *err, size_t err_len) {
+    size_t length = strlen(names);
+    char *text = malloc(length + 1);
+    char **patterns = malloc((length / 2 + 1) * sizeof *patterns); /* "a,b,..." has at most this many items */
+    int rc = text && patterns ? 0 : 1;
+    if (rc) snprintf(err, err_len, "out of memory");
+    int n_patterns = rc ? 0 : split_patterns(memcpy(text, names, length + 1), patterns);
+    if (!rc && n_patterns < 0) {
+        snprintf(err, err_len, "--only: expected NAME[,NAME...] without empty names, got \"%s\"", names);
+        rc = 2;
+    }
+    const char *unmatched = rc ? NULL : unmatched_pattern(suite, patterns, n_patterns);
+    if (unmatched) {
+        ob_text run_names = {0};
+        append_run_names(suite, &run_names);
+        snprintf(err, err_len, "--only %s: no [run NAME] of suite %s matches it; its runs are %s", unmatched,
+                 suite->name, ob_text_str(&run_names));
+        ob_text_free(&run_names);
+        rc = 2;
+    }
+    if (!rc) keep_matching_runs(suite, patterns, n_patterns);
+    free(text);
+    free(patterns);
+    return rc;
 }
 
 void ob_suite_free(ob_suite *suite) {

@@ -23,6 +23,7 @@ typedef enum { MODE_RUN, MODE_DRY_RUN, MODE_SUMMARY, MODE_EMIT } suite_mode;
 
 typedef struct {
     const char *file;
+    const char *only; /* --only NAMES; NULL: every run */
     suite_mode mode;
     const char *emit_dir, *template_dir;
     char cluster_keys[MAX_CLUSTER_FLAGS][32];
@@ -41,6 +42,8 @@ static void print_suite_usage(FILE *out) {
                  "       optbench suite FILE.ini --emit-sbatch DIR [--account A] [--partition P] [--time T]\n"
                  "               [--gpus-per-node G] [--ranks-per-node N] [--cpus-per-task C]\n"
                  "               [--launcher srun|mpirun] [--launcher-flags WORDS] [--templates DIR]\n"
+                 "Each form takes --only NAME[,NAME...]: only the runs of those [run NAME] sections\n"
+                 "(a NAME may be a pattern such as 'fp16-*').\n"
                  "Exit codes: 0 every run final, 1 a run is not, 2 bad input, 130 stopped by a signal.\n");
 }
 
@@ -70,6 +73,14 @@ static int parse_arg(int argc, char **argv, int *i, suite_args *a, char *err, si
     const char *arg = argv[*i];
     if (strcmp(arg, "--dry-run") == 0) return set_mode(a, MODE_DRY_RUN, arg, err, err_len);
     if (strcmp(arg, "--summary") == 0) return set_mode(a, MODE_SUMMARY, arg, err, err_len);
+    if (strcmp(arg, "--only") == 0) {
+        if (a->only) {
+            snprintf(err, err_len, "--only: expected it once (names are comma-separated)");
+            return 2;
+        }
+        a->only = flag_value(argc, argv, i, err, err_len);
+        return a->only ? 0 : 2;
+    }
     bool is_emit = strcmp(arg, "--emit-sbatch") == 0, is_templates = strcmp(arg, "--templates") == 0;
     if (is_emit || is_templates || is_cluster_flag(arg)) {
         const char *value = flag_value(argc, argv, i, err, err_len);
@@ -150,7 +161,8 @@ static int emit_pending(const ob_suite *suite, const suite_args *a, const ob_sui
                                        .suite_file = a->file,
                                        .programs = *programs,
                                        .runs = pending,
-                                       .n_runs = n_pending};
+                                       .n_runs = n_pending,
+                                       .only = a->only};
     rc = ob_suite_emit_sbatch(suite, &options, err, err_len);
     if (!rc)
         printf("%d of %d runs as Slurm job arrays in %s; submit with %s/submit.sh\n", n_pending, suite->n_runs, dir,
@@ -212,6 +224,7 @@ int ob_suite_main(int argc, char **argv) {
     ob_suite *suite = NULL;
     int rc = parse_suite_args(argc, argv, &args, err, sizeof err);
     if (!rc) rc = ob_suite_load(args.file, &suite, err, sizeof err);
+    if (!rc && args.only) rc = ob_suite_select(suite, args.only, err, sizeof err);
     if (!rc) rc = execute(suite, &args, err, sizeof err);
     if (rc && err[0]) fprintf(stderr, "optbench: suite: %s\n", err);
     ob_suite_free(suite);

@@ -313,6 +313,12 @@ static int emit_array(const job_context *c, int ranks, const char *script_name, 
 static int emit_collect(const job_context *c, char *err, size_t err_len) {
     char job_name[OB_SUITE_NAME_MAX + 16];
     snprintf(job_name, sizeof job_name, "%s-collect", c->suite->name);
+    /* The summary covers the runs this emission chose from. */
+    ob_text only = {0};
+    if (c->options->only) {
+        ob_text_append(&only, " --only ", 8);
+        ob_text_append_shell_word(&only, c->options->only);
+    }
     placeholders values = {0};
     put(&values, "SUITE_NAME", c->suite->name);
     put(&values, "JOB_NAME", job_name);
@@ -322,7 +328,10 @@ static int emit_collect(const job_context *c, char *err, size_t err_len) {
     put(&values, "SETUP", ob_text_str(&c->setup));
     put(&values, "OPTBENCH", ob_text_str(&c->optbench));
     put(&values, "SUITE_FILE", ob_text_str(&c->suite_copy));
-    return emit_from_template(c, "collect.sbatch.in", "collect.sbatch", 0644, &values, err, err_len);
+    put(&values, "ONLY", ob_text_str(&only));
+    int rc = emit_from_template(c, "collect.sbatch.in", "collect.sbatch", 0644, &values, err, err_len);
+    ob_text_free(&only);
+    return rc;
 }
 
 static int emit_submit(const job_context *c, const ob_text *array_scripts, char *err, size_t err_len) {

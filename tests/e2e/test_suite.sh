@@ -18,6 +18,23 @@ check "dry run: the exact command" grep -qxF "sgd/s1-r1: $OPTBENCH run --preset 
 --set data.eval_limit=32 --out runs/two/sgd/s1-r1.h5 --threads 1" dry.out
 check "dry run writes nothing" test ! -e runs
 
+# --only: the runs of the named sections (names or patterns), for every form.
+printf '[run sgd]\npreset = smoke\n[run fp16-a]\npreset = smoke\n[run fp16-b]\npreset = smoke\n' > only.ini
+"$OPTBENCH" suite only.ini --dry-run --only 'fp16-*' > only.out 2>&1
+check "--only: exit 0" test $? -eq 0
+check "--only 'fp16-*': the two fp16 runs and nothing else" \
+  test "$(grep -c '^fp16-[ab]/s1-r1: ' only.out)" -eq 2 -a "$(wc -l < only.out)" -eq 2
+"$OPTBENCH" suite only.ini --dry-run --only sgd,fp32 > only_bad.out 2>&1
+check "--only with an unknown name: exit 2" test $? -eq 2
+check "--only with an unknown name: one line naming it and the suite's runs" grep -qxF \
+  "optbench: suite: --only fp32: no [run NAME] of suite only matches it; its runs are sgd, fp16-a, fp16-b" only_bad.out
+check "--only with an unknown name: only that line" test "$(wc -l < only_bad.out)" -eq 1
+check "--only with --emit-sbatch" "$OPTBENCH" suite only.ini --only fp16-b --emit-sbatch only_sbatch
+check "--emit-sbatch --only: one task, the chosen run" \
+  grep -qx "  0) out=runs/only/fp16-b/s1-r1.h5; args=(--preset smoke --seed 1) ;;" only_sbatch/array-r1.sbatch
+check "--emit-sbatch --only: the collect job summarises the same runs" \
+  grep -q "suite .*/only.ini --summary --only fp16-b |" only_sbatch/collect.sbatch
+
 printf '[run a]\nranks = 0\n' > bad.ini
 "$OPTBENCH" suite bad.ini --dry-run > bad.out 2>&1
 check "bad suite: exit 2" test $? -eq 2

@@ -1,7 +1,8 @@
 # `optbench plan` predicts what a run holds and moves: 2- and 4-rank K-FAC
 # runs (KAISA COMM-OPT and DP-KFAC on 2 ranks, HYBRID-OPT and MEM-OPT on 4)
-# log per-rank /comm bytes by category and /memory peaks that must equal
-# the plan's per-rank figures for the same config and step count. The issue
+# and a 2-rank SGD run with synchronized batch-norm log per-rank /comm bytes
+# by category and /memory peaks that must equal the plan's per-rank figures
+# for the same config and step count. The issue
 # allows 2%; the counts are exact by construction, so the test wants them
 # equal to the byte.
 source "$(dirname "$0")/../e2e/lib.sh"
@@ -27,10 +28,13 @@ bad = 0
 for row in rows:
     rank = int(row["rank"])
     pairs = [(measured_comm(rank, c), float(row[c + "_comm_bytes"]), "comm " + c)
-             for c in ("grads", "factors", "inverses")]
+             for c in ("grads", "batchnorm", "factors", "inverses")]
     pairs.append((measured_comm(rank, "precond_grads"), float(row["precond_comm_bytes"]), "comm precond_grads"))
     pairs += [(measured_memory(rank, c), float(row[c + "_bytes"]), "memory " + c)
               for c in ("kfac_factors", "kfac_inverses", "comm_buffers", "params", "grads", "optimizer_state")]
+    if strategy == "none" and measured_comm(rank, "batchnorm") == 0:
+        print(f"none x{ranks} rank {rank}: no batchnorm traffic measured under dist.sync_batchnorm")
+        bad += 1
     for got, want, what in pairs:
         ok = got == want
         print(f"{strategy} x{ranks} rank {rank} {what}: run {got} plan {want:.0f} {'ok' if ok else 'MISMATCH'}")
@@ -39,7 +43,7 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-for case in 2:comm-opt 2:dp-kfac 4:hybrid-opt 4:mem-opt; do
+for case in 2:comm-opt 2:dp-kfac 4:hybrid-opt 4:mem-opt 2:none; do
   ranks=${case%%:*} strategy=${case#*:}
   {
     case $strategy in
@@ -47,12 +51,14 @@ for case in 2:comm-opt 2:dp-kfac 4:hybrid-opt 4:mem-opt; do
       hybrid-opt) flags=(--precond kfac --set kfac.grad_worker_frac=0.5) ;;
       mem-opt) flags=(--precond kfac --set kfac.grad_worker_frac=$(/usr/bin/python3 -c "print(1/$ranks)")) ;;
       dp-kfac) flags=(--precond dp-kfac) ;;
+      none) flags=(--set dist.sync_batchnorm=true) ;; # no K-FAC: the plan's label is run.precond
     esac
+    strategies=$([ "$strategy" = none ] || echo "--strategies $strategy")
     check "$strategy on $ranks ranks runs" \
       mpirun -np $ranks --oversubscribe "$OPTBENCH" run "${COMMON[@]}" "${flags[@]}" --out run.h5 --force
     check "plan for $strategy on $ranks ranks" \
       sh -c "\"$OPTBENCH\" plan ${COMMON[*]} ${flags[*]} --ranks $ranks --steps $STEPS --per-rank --format csv \
-             --strategies $strategy > plan.csv"
+             $strategies > plan.csv"
     check "run and plan agree: $strategy on $ranks ranks" compare run.h5 plan.csv $strategy $ranks
   }
 done

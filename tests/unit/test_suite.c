@@ -150,6 +150,103 @@ static void test_defaults(void) {
     ob_suite_free(suite);
 }
 
+static void write_run_file(const char *path, const char *status, double epochs_to_target, double train_s);
+
+/* A suite of `sections` whose out_dir is dir/NAME (out_dir, which exists);
+ * NULL when it does not load. */
+static ob_suite *load_in_dir(const char *name, const char *sections, char *out_dir, size_t out_dir_len) {
+    char text[1024], path[600], err[512] = "";
+    path_in_dir(name, out_dir, out_dir_len);
+    snprintf(text, sizeof text, "[suite]\nout_dir = %s\n%s", out_dir, sections);
+    snprintf(path, sizeof path, "%s/x", out_dir);
+    CHECK(ob_suite_make_dirs(path, true, err, sizeof err) == 0);
+    ob_suite *suite = NULL;
+    CHECK(load_text(text, &suite, err, sizeof err) == 0);
+    return suite;
+}
+
+/* What `optbench suite --dry-run` prints for the suite now, malloc'd. */
+static char *dry_run_text(const ob_suite *suite) {
+    char *plan = NULL;
+    size_t plan_len = 0;
+    FILE *plan_out = open_memstream(&plan, &plan_len);
+    ob_suite_programs programs = {.optbench = "optbench", .mpirun = "mpirun"};
+    CHECK(ob_suite_print_plan(suite, &programs, plan_out) == 0);
+    fclose(plan_out);
+    return plan;
+}
+
+/* ---- --only ------------------------------------------------------------------ */
+
+static int count_runs_of(const ob_suite *suite, const char *run_name) {
+    int n = 0;
+    for (int i = 0; i < suite->n_runs; i++) n += strcmp(suite->runs[i].run_name, run_name) == 0;
+    return n;
+}
+
+static void check_message(const char *err, const char *expected) {
+    bool same = strcmp(err, expected) == 0;
+    if (!same) printf("  message \"%s\"\n", err);
+    check(same, expected);
+}
+
+/* grid_suite with only the runs that names select; NULL (err set) when refused. */
+static ob_suite *load_selected(const char *names, int *rc, char *err, size_t err_len) {
+    ob_suite *suite = NULL;
+    if (load_text(grid_suite, &suite, err, err_len) != 0) return NULL;
+    *rc = ob_suite_select(suite, names, err, err_len);
+    if (*rc == 0) return suite;
+    CHECK(suite->n_runs == 18); /* a refused selection leaves the suite whole */
+    ob_suite_free(suite);
+    return NULL;
+}
+
+static void test_only(void) {
+    char err[512] = "";
+    int rc = -1;
+    ob_suite *suite = load_selected("one", &rc, err, sizeof err);
+    CHECK(rc == 0 && suite && suite->n_runs == 2 && count_runs_of(suite, "one") == 2);
+    if (suite && suite->n_runs == 2)
+        CHECK(strcmp(suite->runs[0].id, "lr0.2-s7-r1") == 0 && strcmp(suite->runs[1].id, "lr0.4-s7-r1") == 0);
+    ob_suite_free(suite);
+    /* patterns and lists; the file order stays whatever order names come in */
+    suite = load_selected("c*", &rc, err, sizeof err);
+    CHECK(rc == 0 && suite && suite->n_runs == 16 && count_runs_of(suite, "cmp") == 16);
+    CHECK(suite && strcmp(suite->runs[0].id, "none-damping0.003-s1-r1") == 0);
+    ob_suite_free(suite);
+    suite = load_selected(" one , cmp", &rc, err, sizeof err);
+    CHECK(rc == 0 && suite && suite->n_runs == 18 && strcmp(suite->runs[17].run_name, "one") == 0);
+    ob_suite_free(suite);
+    suite = load_selected("o?e,one", &rc, err, sizeof err); /* two names for one section: its runs once */
+    CHECK(rc == 0 && suite && suite->n_runs == 2);
+    ob_suite_free(suite);
+
+    CHECK(!load_selected("cmp,fp16-*", &rc, err, sizeof err) && rc == 2);
+    check_message(err, "--only fp16-*: no [run NAME] of suite grid matches it; its runs are cmp, one");
+    CHECK(!load_selected("cm", &rc, err, sizeof err) && rc == 2 && strstr(err, "--only cm: no [run NAME]"));
+    CHECK(!load_selected("one,,cmp", &rc, err, sizeof err) && rc == 2);
+    check_message(err, "--only: expected NAME[,NAME...] without empty names, got \"one,,cmp\"");
+    CHECK(!load_selected("", &rc, err, sizeof err) && rc == 2);
+}
+
+/* --only with resume: the plan lists the chosen section's runs, skipping the final one. */
+static void test_only_resume(void) {
+    char out_dir[512], path[600], err[512] = "";
+    ob_suite *suite =
+        load_in_dir("only_runs", "[run a]\nseeds = 1, 2\n[run b]\nseeds = 1, 2\n", out_dir, sizeof out_dir);
+    if (!suite) return;
+    CHECK(ob_suite_select(suite, "b", err, sizeof err) == 0 && suite->n_runs == 2);
+    snprintf(path, sizeof path, "%s/b/x", out_dir);
+    CHECK(ob_suite_make_dirs(path, true, err, sizeof err) == 0);
+    write_run_file(suite->runs[0].out_path, "converged", 1.5, 10);
+    char *plan = dry_run_text(suite);
+    CHECK(strstr(plan, "b/s1-r1: skip (converged)\n") != NULL);
+    CHECK(strstr(plan, "b/s2-r1: optbench run --seed 2 --out ") != NULL);
+    CHECK(strncmp(plan, "b/", 2) == 0 && strstr(plan, "\na/") == NULL); /* a's runs are not listed */
+    free(plan);
+    ob_suite_free(suite);
+}
+
 /* ---- errors ---------------------------------------------------------------- */
 
 static const struct {
@@ -231,12 +328,8 @@ static void write_run_file(const char *path, const char *status, double epochs_t
 }
 
 static void test_resume(void) {
-    char out_dir[512], text[1024], path[600];
-    path_in_dir("runs", out_dir, sizeof out_dir);
-    snprintf(text, sizeof text, "[suite]\nout_dir = %s\n[run a]\nseeds = 1, 2, 3, 4, 5, 6\n", out_dir);
-    ob_suite *suite = NULL;
-    char err[512] = "";
-    CHECK(load_text(text, &suite, err, sizeof err) == 0);
+    char out_dir[512], path[600], err[512] = "";
+    ob_suite *suite = load_in_dir("runs", "[run a]\nseeds = 1, 2, 3, 4, 5, 6\n", out_dir, sizeof out_dir);
     if (!suite || suite->n_runs != 6) return;
     snprintf(path, sizeof path, "%s/a/x", out_dir);
     CHECK(ob_suite_make_dirs(path, true, err, sizeof err) == 0);
@@ -263,12 +356,8 @@ static void test_resume(void) {
     CHECK(isnan(ob_suite_read_outcome(suite->runs[1].out_path).epochs_to_target));
 
     /* The plan skips final runs, forces over cut-short ones, runs missing ones plainly. */
-    char *plan = NULL, *summary = NULL;
-    size_t plan_len = 0, summary_len = 0;
-    FILE *plan_out = open_memstream(&plan, &plan_len);
-    ob_suite_programs programs = {.optbench = "optbench", .mpirun = "mpirun"};
-    CHECK(ob_suite_print_plan(suite, &programs, plan_out) == 0);
-    fclose(plan_out);
+    char *plan = dry_run_text(suite), *summary = NULL;
+    size_t summary_len = 0;
     CHECK(strstr(plan, "a/s1-r1: skip (converged)\n") != NULL);
     CHECK(strstr(plan, "a/s4-r1: skip (diverged)\n") != NULL);
     CHECK(strstr(plan, "a/s2-r1: optbench run --seed 2 --out ") != NULL);
@@ -392,8 +481,10 @@ int main(void) {
     }
     test_expansion();
     test_defaults();
+    test_only();
     test_errors();
     test_resume();
+    test_only_resume();
     test_sbatch();
     int rc = report_checks();
     if (rc == 0) {
