@@ -75,6 +75,13 @@ static const ob_config_key config_keys[] = {
      .help = "random-crop augmentation: padding in pixels added on each side before cropping back"},
     {.key = "data.hflip", .type = OB_CFG_BOOL, .default_value = "true",
      .help = "random horizontal-flip augmentation (probability 1/2)"},
+    {.key = "data.workers", .type = OB_CFG_INT, .default_value = "2", .min = 0, .max = 256,
+     .help = "ImageNet folder reader: JPEG decoding threads, which also prefetch the next training batch "
+             "while the current one trains; 0 = decode on the training thread, no prefetch (batches are "
+             "the same for any count)"},
+    {.key = "data.eval_resize", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = 65536,
+     .help = "ImageNet folder reader: evaluation images are resized to this shorter side, then "
+             "centre-cropped to the input size; 0 = input size * 256 / 224 (256 for 224)"},
     {.key = "data.train_limit", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
      .help = "train on only the first N training samples; 0 = the whole set"},
     {.key = "data.eval_limit", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,

@@ -12,6 +12,8 @@ ob_workload_options ob_run_workload_options(const ob_config *c, int rank, int wo
         .augment = ob_config_get_bool(c, "data.augment"),
         .hflip = ob_config_get_bool(c, "data.hflip"),
         .crop_padding = (int)ob_config_get_int(c, "data.crop_padding"),
+        .data_workers = (int)ob_config_get_int(c, "data.workers"),
+        .eval_resize = (int)ob_config_get_int(c, "data.eval_resize"),
         .label_smoothing = ob_config_get_float(c, "model.label_smoothing"),
         .bn_momentum = ob_config_get_float(c, "model.bn_momentum"),
         .bn_eps = ob_config_get_float(c, "model.bn_eps"),

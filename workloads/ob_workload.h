@@ -26,6 +26,8 @@ typedef struct {
     int64_t train_limit, eval_limit; /* 0 = whole set */
     bool augment, hflip;
     int crop_padding;
+    int data_workers; /* decode threads of streaming readers (ImageNet folders) */
+    int eval_resize;  /* ImageNet evaluation: shorter side before the centre crop; 0 = side * 256 / 224 */
     double label_smoothing, bn_momentum, bn_eps;
     /* model.norm: "batch" (also NULL or "") or "none" (no normalisation
      * layers; convolutions get biases instead) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/ob_rng.h"
+#include "workloads/data/ob_batch_plan.h"
 #include "workloads/data/ob_idx.h"
 
 /* The shuffle draws ob_rng_below(i + 1) with a uint32 bound, and a split
@@ -18,22 +19,12 @@
 /* Floats per split: 4 TiB of pixels is a mistake, not a dataset, and the
  * bound keeps every byte count and rng index far from overflow. */
 #define MAX_SPLIT_ELEMENTS ((int64_t)1 << 40)
-/* ob_rng streams take steps below 2^40; the step is the epoch. */
-#define MAX_EPOCH ((int64_t)1 << 40)
 #define MAX_PATH_LEN 4096
 
 /* Steps of the OB_RNG_SYNTHETIC_DATA stream, one per thing drawn. */
 enum { SYNTHETIC_TRAIN_IMAGES, SYNTHETIC_TRAIN_LABELS, SYNTHETIC_EVAL_IMAGES, SYNTHETIC_EVAL_LABELS };
 /* Draws of the OB_RNG_AUGMENT stream at each position of an epoch's order. */
 enum { DRAW_CROP_Y, DRAW_CROP_X, DRAW_FLIP, DRAWS_PER_POSITION };
-
-/* The shuffled order of one epoch: sample_at[position] = training index. */
-typedef struct {
-    int64_t *sample_at;
-    bool valid;
-    uint64_t seed;
-    int64_t epoch;
-} epoch_order;
 
 struct ob_image_data {
     int height, width, channels, classes;
@@ -43,7 +34,7 @@ struct ob_image_data {
     double *channel_mean, *channel_std; /* raw units: stored = (raw - mean) / std */
     float *fill_value;                  /* per channel: raw 0 normalised, the crop's padding */
     /* Behind a pointer so the const batch API can refill it once per epoch. */
-    epoch_order *order;
+    ob_epoch_order *order;
     int64_t charged_bytes;
 };
 
@@ -125,7 +116,10 @@ static int dataset_new(ob_ctx *ctx, int64_t train_size, int64_t eval_size, int h
     data->fill_value = alloc_elements(channels, sizeof(float), &bytes);
     data->order = calloc(1, sizeof *data->order);
     bytes += (int64_t)sizeof *data->order;
-    if (data->order) data->order->sample_at = alloc_elements(train_size, sizeof(int64_t), &bytes);
+    if (data->order) {
+        data->order->samples = train_size;
+        data->order->sample_at = alloc_elements(train_size, sizeof(int64_t), &bytes);
+    }
     bool complete = data->train_images && data->eval_images && data->train_labels && data->eval_labels &&
                     data->channel_mean && data->channel_std && data->fill_value && data->order &&
                     data->order->sample_at;
@@ -394,25 +388,7 @@ void ob_image_data_normalisation(const ob_image_data *data, double *mean, double
 /* ---- batches --------------------------------------------------------- */
 
 int64_t ob_image_data_batches_per_epoch(const ob_image_data *data, int64_t global_batch) {
-    return global_batch > 0 ? data->train_size / global_batch : 0;
-}
-
-/* Fisher-Yates from the identity: step i swaps position i with one drawn
- * uniformly from [0, i] by index i of the epoch's stream. Recomputed only
- * when (seed, epoch) changes. */
-static const int64_t *epoch_order_get(epoch_order *order, int64_t n, uint64_t seed, int64_t epoch) {
-    if (order->valid && order->seed == seed && order->epoch == epoch) return order->sample_at;
-    ob_rng_stream stream = ob_rng_stream_make(seed, OB_RNG_SHUFFLE, 0, (uint64_t)epoch);
-    int64_t *sample_at = order->sample_at;
-    for (int64_t i = 0; i < n; i++) sample_at[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = ob_rng_below(&stream, (uint64_t)i, (uint32_t)(i + 1));
-        int64_t swapped = sample_at[i];
-        sample_at[i] = sample_at[j];
-        sample_at[j] = swapped;
-    }
-    *order = (epoch_order){.sample_at = sample_at, .valid = true, .seed = seed, .epoch = epoch};
-    return sample_at;
+    return ob_batches_per_epoch(data->train_size, global_batch);
 }
 
 /* Where output pixel (y, x) reads from: source (y + shift_y, x' + shift_x)
@@ -459,22 +435,9 @@ static void write_transformed(const ob_image_data *data, const float *src, sampl
 static int check_train_request(const ob_image_data *data, int64_t epoch, int64_t batch_index,
                                int64_t global_batch, int rank, int world_size,
                                const ob_augment_config *augment, char *err, size_t err_len) {
-    if (world_size < 1 || rank < 0 || rank >= world_size || global_batch < 1 || global_batch % world_size) {
-        snprintf(err, err_len,
-                 "training batch: global batch %" PRId64
-                 ", rank %d of %d: expected a positive batch divisible by "
-                 "the world size and 0 <= rank < world size",
-                 global_batch, rank, world_size);
-        return 2;
-    }
-    int64_t batches = ob_image_data_batches_per_epoch(data, global_batch);
-    if (epoch < 0 || epoch >= MAX_EPOCH || batch_index < 0 || batch_index >= batches) {
-        snprintf(err, err_len,
-                 "training batch %" PRId64 " of epoch %" PRId64 ": expected 0 <= batch < %" PRId64
-                 " (%" PRId64 " samples / batch %" PRId64 ") and 0 <= epoch < 2^40",
-                 batch_index, epoch, batches, data->train_size, global_batch);
-        return 2;
-    }
+    int status = ob_train_request_check(data->train_size, epoch, batch_index, global_batch, rank, world_size,
+                                        err, err_len);
+    if (status) return status;
     int max_pad = data->height < data->width ? data->height : data->width;
     if (augment && augment->augment && (augment->crop_padding < 0 || augment->crop_padding > max_pad)) {
         snprintf(err, err_len, "crop padding %d: expected 0 to %d (the image's shorter side)",
@@ -484,24 +447,10 @@ static int check_train_request(const ob_image_data *data, int64_t epoch, int64_t
     return 0;
 }
 
-/* Batch tensors must be CPU f32 [rows, H, W, C] and i32 [rows]; with
- * exact_rows false, at least `rows` rows. */
 static int check_batch_tensors(const ob_image_data *data, int64_t rows, bool exact_rows,
                                const ob_tensor *images, const ob_tensor *labels, char *err, size_t err_len) {
-    bool images_ok = images->device == OB_CPU && images->dtype == OB_F32 && images->ndim == 4 &&
-                     images->shape[1] == data->height && images->shape[2] == data->width &&
-                     images->shape[3] == data->channels;
-    bool labels_ok = labels->device == OB_CPU && labels->dtype == OB_I32 && labels->ndim == 1;
-    bool rows_ok = exact_rows ? images->shape[0] == rows && labels->shape[0] == rows
-                              : images->shape[0] >= rows && labels->shape[0] >= rows;
-    if (images_ok && labels_ok && rows_ok) return 0;
-    snprintf(err, err_len,
-             "batch tensors: expected cpu f32 [%s%" PRId64 ", %d, %d, %d] images and cpu i32 [%s%" PRId64
-             "] labels, got %s %d-d images with %" PRId64 " rows and %s %d-d labels with %" PRId64 " rows",
-             exact_rows ? "" : ">= ", rows, data->height, data->width, data->channels,
-             exact_rows ? "" : ">= ", rows, ob_dtype_name(images->dtype), images->ndim, images->shape[0],
-             ob_dtype_name(labels->dtype), labels->ndim, labels->shape[0]);
-    return 2;
+    return ob_batch_tensors_check(data->height, data->width, data->channels, rows, exact_rows, images, labels,
+                                  err, err_len);
 }
 
 int ob_image_data_train_batch(const ob_image_data *data, uint64_t seed, int64_t epoch, int64_t batch_index,
@@ -514,7 +463,7 @@ int ob_image_data_train_batch(const ob_image_data *data, uint64_t seed, int64_t 
     int64_t local_batch = global_batch / world_size;
     status = check_batch_tensors(data, local_batch, true, images, labels, err, err_len);
     if (status) return status;
-    const int64_t *sample_at = epoch_order_get(data->order, data->train_size, seed, epoch);
+    const int64_t *sample_at = ob_epoch_order_get(data->order, seed, epoch);
     ob_rng_stream stream = ob_rng_stream_make(seed, OB_RNG_AUGMENT, 0, (uint64_t)epoch);
     int64_t first_position = batch_index * global_batch + rank * local_batch,
             per_sample = sample_elements(data);
@@ -532,14 +481,7 @@ int ob_image_data_train_batch(const ob_image_data *data, uint64_t seed, int64_t 
 
 void ob_image_data_eval_shard(const ob_image_data *data, int rank, int world_size, int64_t *start,
                               int64_t *count) {
-    /* A rank outside the world holds nothing rather than someone else's shard. */
-    if (world_size < 1 || rank < 0 || rank >= world_size) {
-        *start = *count = 0;
-        return;
-    }
-    int64_t base = data->eval_size / world_size, larger = data->eval_size % world_size;
-    *start = rank * base + (rank < larger ? rank : larger);
-    *count = base + (rank < larger);
+    ob_eval_shard(data->eval_size, rank, world_size, start, count);
 }
 
 int ob_image_data_eval_batch(const ob_image_data *data, int64_t first, int64_t count, ob_tensor *images,

@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "nn/ob_ops.h"
-#include "workloads/data/ob_image_data.h"
+#include "workloads/data/ob_batch_plan.h"
+#include "workloads/data/ob_image_source.h"
 #include "workloads/ob_workload.h"
 #include "workloads/resnet/ob_resnet.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define FULL_SIDE 224
 
 /* torchvision ResNet-50 v1.5: 25,557,032 parameters. */
 static const ob_resnet_spec full_spec = {
@@ -58,7 +60,7 @@ struct ob_workload_run {
     ob_workload_options options;
     ob_params *params;
     ob_resnet *model;
-    ob_image_data *data;
+    ob_image_source data;
     ob_tensor *images, *labels;           /* this rank's training batch */
     ob_tensor *eval_images, *eval_labels; /* one evaluation batch */
 };
@@ -67,32 +69,57 @@ static const ob_resnet_spec *spec_for(const char *preset) {
     return strcmp(preset, "full") == 0 ? &full_spec : &workstation_spec;
 }
 
+/* ImageNet from DIR/train and DIR/val, decoded batch by batch. */
+static int load_image_folder(ob_ctx *ctx, ob_workload_run *run, char *err, size_t err_len) {
+    const ob_workload_options *o = &run->options;
+    if (!o->data_dir[0]) {
+        snprintf(err, err_len,
+                 "data.dir: empty for the full preset: expected --data DIR (ImageNet, DIR/train and "
+                 "DIR/val) or --data synthetic");
+        return 2;
+    }
+    ob_image_folder_config config = {.dir = o->data_dir, .side = FULL_SIDE, .eval_resize = o->eval_resize,
+                                     .workers = o->data_workers, .train_limit = o->train_limit,
+                                     .eval_limit = o->eval_limit};
+    ob_image_folder *folder = NULL;
+    int rc = ob_image_folder_open(ctx, &config, &folder, err, err_len);
+    if (rc) return rc;
+    run->data = ob_image_source_of_folder(folder);
+    if (ob_image_folder_classes(folder) > full_spec.classes) {
+        snprintf(err, err_len, "%s/train: %d class folders: expected at most the model's %d classes",
+                 o->data_dir, ob_image_folder_classes(folder), full_spec.classes);
+        return 2;
+    }
+    return 0;
+}
+
 static int load_data(ob_ctx *ctx, ob_workload_run *run, char *err, size_t err_len) {
     const ob_workload_options *o = &run->options;
     const ob_resnet_spec *spec = spec_for(o->preset);
     bool full = spec == &full_spec;
+    if (full && strcmp(o->data_dir, "synthetic") != 0) return load_image_folder(ctx, run, err, err_len);
+    ob_image_data *data = NULL;
+    int rc;
     if (strcmp(o->data_dir, "synthetic") == 0) {
-        int side = full ? 224 : 32;
+        int side = full ? FULL_SIDE : 32;
         int64_t n_train = o->train_limit ? o->train_limit : 8 * o->global_batch;
         int64_t n_eval = o->eval_limit ? o->eval_limit : 2 * o->global_batch;
-        return ob_image_data_synthetic(ctx, n_train, n_eval, side, side, spec->in_channels, spec->classes,
-                                       o->seed, &run->data, err, err_len);
+        rc = ob_image_data_synthetic(ctx, n_train, n_eval, side, side, spec->in_channels, spec->classes,
+                                     o->seed, &data, err, err_len);
+    } else {
+        ob_image_data_config config = {.dir = o->data_dir[0] ? o->data_dir : FASHION_MNIST_DIR,
+                                       .train_limit = o->train_limit,
+                                       .eval_limit = o->eval_limit,
+                                       .pad_to = 32};
+        rc = ob_image_data_load_fashion_mnist(ctx, &config, &data, err, err_len);
     }
-    if (full) {
-        snprintf(err, err_len,
-                 "data.dir: the ImageNet folder reader is not in this build yet; use --data synthetic "
-                 "for the full preset");
-        return 2;
-    }
-    ob_image_data_config config = {.dir = o->data_dir[0] ? o->data_dir : FASHION_MNIST_DIR,
-                                   .train_limit = o->train_limit, .eval_limit = o->eval_limit, .pad_to = 32};
-    return ob_image_data_load_fashion_mnist(ctx, &config, &run->data, err, err_len);
+    if (!rc) run->data = ob_image_source_of_data(data);
+    return rc;
 }
 
-static ob_tensor *image_batch(ob_ctx *ctx, const ob_image_data *data, int64_t batch) {
+static ob_tensor *image_batch(ob_ctx *ctx, const ob_image_source *data, int64_t batch) {
     return ob_tensor_new(ctx, OB_MEM_DATA, OB_F32,
-                         OB_SHAPE(batch, ob_image_data_height(data), ob_image_data_width(data),
-                                  ob_image_data_channels(data)));
+                         OB_SHAPE(batch, data->height, data->width, data->channels));
 }
 
 static int64_t resnet_count_params(ob_ctx *ctx, const char *preset) {
@@ -110,7 +137,7 @@ static void resnet_destroy(ob_ctx *ctx, ob_workload_run *run) {
     ob_tensor_free(ctx, run->labels);
     ob_tensor_free(ctx, run->eval_images);
     ob_tensor_free(ctx, run->eval_labels);
-    ob_image_data_free(ctx, run->data);
+    ob_image_source_free(ctx, &run->data);
     ob_resnet_free(run->model);
     ob_params_free(ctx, run->params);
     free(run);
@@ -148,21 +175,21 @@ static int resnet_create(ob_ctx *ctx, const ob_workload_options *options, ob_wor
                                              options->bn_eps, options->zero_init_residual)
                              : NULL;
     int64_t local_batch = options->global_batch / options->world_size;
-    run->images = run->model ? image_batch(ctx, run->data, local_batch) : NULL;
+    run->images = run->model ? image_batch(ctx, &run->data, local_batch) : NULL;
     run->labels = run->images ? ob_tensor_new(ctx, OB_MEM_DATA, OB_I32, OB_SHAPE(local_batch)) : NULL;
     /* Evaluation batches are as large as training ones: the step arena
      * holds a forward pass's activations until reset, and this keeps the
      * evaluation's peak within the training step's. */
-    run->eval_images = run->labels ? image_batch(ctx, run->data, local_batch) : NULL;
+    run->eval_images = run->labels ? image_batch(ctx, &run->data, local_batch) : NULL;
     run->eval_labels = run->eval_images ? ob_tensor_new(ctx, OB_MEM_DATA, OB_I32, OB_SHAPE(local_batch)) : NULL;
     if (!run->eval_labels) {
         snprintf(err, err_len, "cannot build the model: %s", ob_ctx_error(ctx));
         resnet_destroy(ctx, run);
         return 1;
     }
-    if (ob_image_data_batches_per_epoch(run->data, options->global_batch) < 1) {
+    if (ob_batches_per_epoch(run->data.train_size, options->global_batch) < 1) {
         snprintf(err, err_len, "run.batch_size: %lld is larger than the %lld training samples",
-                 (long long)options->global_batch, (long long)ob_image_data_train_size(run->data));
+                 (long long)options->global_batch, (long long)run->data.train_size);
         resnet_destroy(ctx, run);
         return 2;
     }
@@ -173,15 +200,15 @@ static int resnet_create(ob_ctx *ctx, const ob_workload_options *options, ob_wor
 static ob_params *resnet_params(ob_workload_run *run) { return run->params; }
 
 static int64_t resnet_batches_per_epoch(const ob_workload_run *run) {
-    return ob_image_data_batches_per_epoch(run->data, run->options.global_batch);
+    return ob_batches_per_epoch(run->data.train_size, run->options.global_batch);
 }
 
 static int resnet_load_batch(ob_workload_run *run, int64_t epoch, int64_t batch_index, char *err,
                              size_t err_len) {
     const ob_workload_options *o = &run->options;
     ob_augment_config augment = {.augment = o->augment, .crop_padding = o->crop_padding, .hflip = o->hflip};
-    return ob_image_data_train_batch(run->data, o->seed, epoch, batch_index, o->global_batch, o->rank,
-                                     o->world_size, &augment, run->images, run->labels, err, err_len);
+    return run->data.train_batch(run->data.impl, o->seed, epoch, batch_index, o->global_batch, o->rank,
+                                 o->world_size, &augment, run->images, run->labels, err, err_len);
 }
 
 static ob_tensor *resnet_forward_loss(ob_ctx *ctx, ob_workload_run *run) {
@@ -212,7 +239,7 @@ static ob_tensor first_rows(const ob_tensor *t, int64_t count) {
 
 static int resnet_evaluate(ob_ctx *ctx, ob_workload_run *run, ob_eval_result *out, char *err, size_t err_len) {
     int64_t start, count;
-    ob_image_data_eval_shard(run->data, run->options.rank, run->options.world_size, &start, &count);
+    ob_eval_shard(run->data.eval_size, run->options.rank, run->options.world_size, &start, &count);
     memset(out, 0, sizeof *out);
     bool grad_was_enabled = ob_grad_enabled(ctx);
     ob_set_grad_enabled(ctx, false);
@@ -221,8 +248,9 @@ static int resnet_evaluate(ob_ctx *ctx, ob_workload_run *run, ob_eval_result *ou
     for (int64_t first = start; first < start + count && rc == 0; first += eval_batch) {
         int64_t n = start + count - first < eval_batch ? start + count - first : eval_batch;
         ob_tensor images = first_rows(run->eval_images, n), labels = first_rows(run->eval_labels, n);
-        rc = ob_image_data_eval_batch(run->data, first, n, &images, &labels);
-        ob_tensor *logits = rc ? NULL : ob_resnet_forward(ctx, run->model, &images, false);
+        rc = run->data.eval_batch(run->data.impl, first, n, &images, &labels, err, err_len);
+        if (rc) break;
+        ob_tensor *logits = ob_resnet_forward(ctx, run->model, &images, false);
         ob_tensor *loss = logits ? ob_softmax_cross_entropy(ctx, logits, &labels, 0.0) : NULL;
         if (!loss) {
             snprintf(err, err_len, "evaluation failed: %s", ob_ctx_error(ctx));
