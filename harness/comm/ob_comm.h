@@ -67,13 +67,22 @@ bool ob_comm_launched_by_mpi(void);
  * MPI errors return instead of aborting). Returns 0, or nonzero with one
  * line in err (e.g. started by mpirun but built without MPI). */
 int ob_comm_world(ob_comm **out, char *err, size_t err_len);
+#ifdef OB_WITH_NCCL
+/* The NCCL world (built with OB_WITH_NCCL): the world ob_comm_world would
+ * make (MPI when launched, else one rank), with NCCL on top for collectives
+ * on device memory; host buffers still take the world beneath (comm_nccl.c).
+ * Each rank takes GPU (node-local rank) % (visible GPUs). Returns 0, or
+ * nonzero with one line in err, e.g. "NCCL communicator: no CUDA device
+ * visible (...)". */
+int ob_comm_nccl_world(ob_comm **out, char *err, size_t err_len);
+#endif
 /* Frees a communicator; freeing the world one finalizes MPI. NULL is a no-op.
  * Sub-communicators must be freed before their parent. */
 void ob_comm_free(ob_comm *comm);
 
 int ob_comm_rank(const ob_comm *comm);
 int ob_comm_size(const ob_comm *comm);
-/* "mpi" or "self" */
+/* "mpi", "self" or "nccl" */
 const char *ob_comm_backend_name(const ob_comm *comm);
 
 /* Collective over comm: the ranks with the same color form one new
