@@ -6,8 +6,22 @@
 #include <string.h>
 #include <zlib.h>
 
-/* The last byte is the format version: 2 added the /precision row count. */
-static const char magic[8] = {'O', 'B', 'C', 'K', 'P', 'T', 0, 2};
+/* The last byte is the format version: 2 added the /precision row count,
+ * 3 the world size and per-rank tensors. */
+#define FORMAT_VERSION 3
+static const char magic[8] = {'O', 'B', 'C', 'K', 'P', 'T', 0, FORMAT_VERSION};
+#define RANK_PREFIX "rank"
+
+void ob_checkpoint_rank_name(char *out, size_t out_len, int rank, const char *name) {
+    snprintf(out, out_len, RANK_PREFIX "%d/%s", rank, name);
+}
+
+/* True when name was stored for a rank other than `rank`. */
+static bool other_ranks_tensor(const char *name, int rank) {
+    int stored_rank, length = 0;
+    if (sscanf(name, RANK_PREFIX "%d/%n", &stored_rank, &length) != 1 || length == 0) return false;
+    return stored_rank != rank;
+}
 
 /* ---- writing: an in-memory buffer, then one write + rename ---- */
 
@@ -132,6 +146,13 @@ static int read_verified(const char *path, unsigned char **data, size_t *length,
     } else {
         ok = false;
     }
+    if (!ok && size >= (long)sizeof magic && memcmp(*data, magic, sizeof magic - 1) == 0) {
+        snprintf(err, err_len, "checkpoint %s: format version %d; this optbench reads version %d", path,
+                 (*data)[sizeof magic - 1], FORMAT_VERSION);
+        free(*data);
+        *data = NULL;
+        return 2;
+    }
     if (!ok) {
         snprintf(err, err_len, "checkpoint %s: not an optbench checkpoint, or corrupt (bad magic or CRC)", path);
         free(*data);
@@ -174,13 +195,18 @@ static const ob_checkpoint_tensor *find_tensor(const ob_checkpoint_tensor *tenso
 }
 
 /* Copies every stored tensor into its namesake; counts the matches. */
-static int restore_tensors(cursor *c, const ob_checkpoint_tensor *tensors, int n_tensors, const char *path,
-                           char *err, size_t err_len) {
+static int restore_tensors(cursor *c, int rank, const ob_checkpoint_tensor *tensors, int n_tensors,
+                           const char *path, char *err, size_t err_len) {
     uint64_t stored = take_u64(c);
     int matched = 0;
     for (uint64_t i = 0; i < stored && !c->overrun; i++) {
         char *name = take_string(c);
         uint64_t dtype = take_u64(c), numel = take_u64(c);
+        if (name && other_ranks_tensor(name, rank) && dtype < OB_DTYPE_COUNT) {
+            take(c, numel * ob_dtype_size((ob_dtype)dtype));
+            free(name);
+            continue;
+        }
         const ob_checkpoint_tensor *target = name ? find_tensor(tensors, n_tensors, name) : NULL;
         bool fits = target && (uint64_t)target->tensor->dtype == dtype &&
                     (uint64_t)target->tensor->numel == numel;
@@ -202,22 +228,45 @@ static int restore_tensors(cursor *c, const ob_checkpoint_tensor *tensors, int n
     return 0;
 }
 
-int ob_checkpoint_load(const char *path, ob_checkpoint_state *state, const ob_checkpoint_tensor *tensors,
-                       int n_tensors, char *err, size_t err_len) {
+/* Reads the state after the config; leaves c at the first tensor. */
+static int take_state(cursor *c, int world_size, ob_checkpoint_state *state, const char *path, char *err,
+                      size_t err_len) {
+    free(take_string(c));
+    const void *stored_state = take(c, sizeof *state);
+    if (!stored_state) {
+        snprintf(err, err_len, "checkpoint %s: truncated", path);
+        return 2;
+    }
+    memcpy(state, stored_state, sizeof *state);
+    if (state->world_size != world_size) {
+        snprintf(err, err_len, "checkpoint %s: written by a run of %d rank(s); resume it with as many, not %d",
+                 path, state->world_size, world_size);
+        return 2;
+    }
+    return 0;
+}
+
+int ob_checkpoint_check_world(const char *path, int world_size, char *err, size_t err_len) {
     unsigned char *data;
     size_t length;
     int rc = read_verified(path, &data, &length, err, err_len);
     if (rc) return rc;
     cursor c = {data, length, sizeof magic, false};
-    free(take_string(&c));
-    const void *stored_state = take(&c, sizeof *state);
-    if (stored_state) memcpy(state, stored_state, sizeof *state);
-    if (c.overrun) {
-        snprintf(err, err_len, "checkpoint %s: truncated", path);
-        rc = 2;
-    } else {
-        rc = restore_tensors(&c, tensors, n_tensors, path, err, err_len);
-    }
+    ob_checkpoint_state state;
+    rc = take_state(&c, world_size, &state, path, err, err_len);
+    free(data);
+    return rc;
+}
+
+int ob_checkpoint_load(const char *path, int rank, int world_size, ob_checkpoint_state *state,
+                       const ob_checkpoint_tensor *tensors, int n_tensors, char *err, size_t err_len) {
+    unsigned char *data;
+    size_t length;
+    int rc = read_verified(path, &data, &length, err, err_len);
+    if (rc) return rc;
+    cursor c = {data, length, sizeof magic, false};
+    rc = take_state(&c, world_size, state, path, err, err_len);
+    if (!rc) rc = restore_tensors(&c, rank, tensors, n_tensors, path, err, err_len);
     free(data);
     return rc;
 }

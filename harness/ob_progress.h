@@ -15,8 +15,9 @@ typedef struct {
 } ob_progress;
 
 void ob_progress_init(ob_progress *progress, int64_t log_every, int64_t total_steps);
-/* step is 1-based (steps done); rates are averaged since training (re)started. */
-void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double images_per_s,
+/* step is 1-based (steps done); rates are averaged since training (re)started;
+ * a sample is an image or a sequence, whatever the workload batches. */
+void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double samples_per_s,
                       double steps_per_s);
 /* Prints a full line (ending any live line first). */
 void ob_progress_line(ob_progress *progress, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -25,7 +25,7 @@ static void format_eta(char *out, size_t len, double seconds) {
     snprintf(out, len, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
 }
 
-void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double images_per_s,
+void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double loss, double samples_per_s,
                       double steps_per_s) {
     if (progress->silent) return;
     double now = ob_now();
@@ -35,8 +35,8 @@ void ob_progress_step(ob_progress *progress, double epoch, int64_t step, double 
     progress->last_draw = now;
     char eta[32];
     format_eta(eta, sizeof eta, steps_per_s > 0 ? (double)(progress->total_steps - step) / steps_per_s : -1);
-    fprintf(stderr, "%sepoch %.2f  step %lld/%lld  loss %.4f  %.1f img/s  ETA %s%s", progress->tty ? "\r" : "",
-            epoch, (long long)step, (long long)progress->total_steps, loss, images_per_s, eta,
+    fprintf(stderr, "%sepoch %.2f  step %lld/%lld  loss %.4f  %.1f samples/s  ETA %s%s", progress->tty ? "\r" : "",
+            epoch, (long long)step, (long long)progress->total_steps, loss, samples_per_s, eta,
             progress->tty ? "\033[K" : "\n");
     fflush(stderr);
 }

@@ -14,6 +14,7 @@
 
 #include "harness/comm/ob_comm.h"
 #include "harness/ob_checkpoint.h"
+#include "harness/ob_checkpoint_gather.h"
 #include "harness/ob_clock.h"
 #include "harness/ob_grad_sync.h"
 #include "harness/ob_h5log.h"
@@ -229,9 +230,27 @@ static int open_log(run_state *r, const ob_checkpoint_state *resumed) {
 
 typedef struct {
     ob_checkpoint_tensor *items;
-    char (*names)[OB_NAME_MAX + 16];
+    char (*names)[OB_NAME_MAX + 32];
+    bool *per_rank; /* stored under rank<r>/ (ob_checkpoint_rank_name) */
     int count;
 } tensor_list;
+
+/* On more than one rank, what each rank holds for itself: K-FAC state (a
+ * rank keeps only its layers' factors and inverses), batch-norm statistics
+ * unless synchronized, and the loss scaler's state. Parameters and the
+ * optimizer's state are the same everywhere. */
+static bool buffers_per_rank(const run_state *r) {
+    return r->world_size > 1 && !ob_config_get_bool(r->config, "dist.sync_batchnorm");
+}
+
+static void name_item(run_state *r, tensor_list *list, int i, ob_tensor *t, bool per_rank, const char *name) {
+    list->per_rank[i] = per_rank;
+    if (per_rank)
+        ob_checkpoint_rank_name(list->names[i], sizeof list->names[i], r->rank, name);
+    else
+        snprintf(list->names[i], sizeof list->names[i], "%s", name);
+    list->items[i] = (ob_checkpoint_tensor){list->names[i], t};
+}
 
 static int list_state_tensors(run_state *r, tensor_list *list) {
     ob_params *params = r->workload->params(r->work);
@@ -240,30 +259,28 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
     int n_kfac = r->kfac ? ob_kfac_state_count(r->kfac) : 0;
     int n_precision = r->precision != NULL;
     int total = n_params + n_buffers + n_state + n_kfac + n_precision;
+    bool multi_rank = r->world_size > 1;
     list->items = calloc((size_t)total, sizeof *list->items);
     list->names = calloc((size_t)total, sizeof *list->names);
-    if (!list->items || !list->names) return fail(r, 1, "%s", "out of memory");
+    list->per_rank = calloc((size_t)total, sizeof *list->per_rank);
+    if (!list->items || !list->names || !list->per_rank) return fail(r, 1, "%s", "out of memory");
+    char name[OB_NAME_MAX + 16];
     for (int i = 0; i < total; i++) {
-        ob_tensor *t;
         if (i < n_params) {
             ob_param *p = ob_params_at(params, i);
-            snprintf(list->names[i], sizeof list->names[i], "%s", p->name);
-            t = p->value;
+            name_item(r, list, i, p->value, false, p->name);
         } else if (i < n_params + n_buffers) {
             ob_buffer *b = ob_params_buffer_at(params, i - n_params);
-            snprintf(list->names[i], sizeof list->names[i], "%s", b->name);
-            t = b->value;
+            name_item(r, list, i, b->value, buffers_per_rank(r), b->name);
         } else if (i < n_params + n_buffers + n_state) {
-            t = ob_optimizer_state_at(r->optimizer, i - n_params - n_buffers, list->names[i],
-                                      sizeof list->names[i]);
+            ob_tensor *t = ob_optimizer_state_at(r->optimizer, i - n_params - n_buffers, name, sizeof name);
+            name_item(r, list, i, t, false, name);
         } else if (i < n_params + n_buffers + n_state + n_kfac) {
-            t = ob_kfac_state_at(r->kfac, i - n_params - n_buffers - n_state, list->names[i],
-                                 sizeof list->names[i]);
+            ob_tensor *t = ob_kfac_state_at(r->kfac, i - n_params - n_buffers - n_state, name, sizeof name);
+            name_item(r, list, i, t, multi_rank, name);
         } else {
-            snprintf(list->names[i], sizeof list->names[i], "precision.state");
-            t = ob_precision_state(r->precision);
+            name_item(r, list, i, ob_precision_state(r->precision), multi_rank, "precision.state");
         }
-        list->items[i] = (ob_checkpoint_tensor){list->names[i], t};
     }
     list->count = total;
     return 0;
@@ -272,38 +289,64 @@ static int list_state_tensors(run_state *r, tensor_list *list) {
 static void free_tensor_list(tensor_list *list) {
     free(list->items);
     free(list->names);
+    free(list->per_rank);
 }
 
 static ob_checkpoint_state snapshot(run_state *r) {
-    ob_checkpoint_state state = {.step = r->step, .train_s = r->train_s, .eval_s = r->eval_s,
-                                 .init_s = r->init_s, .wall_s = elapsed_wall(r),
+    ob_checkpoint_state state = {.step = r->step, .world_size = r->world_size, .train_s = r->train_s,
+                                 .eval_s = r->eval_s, .init_s = r->init_s, .wall_s = elapsed_wall(r),
                                  .log_counts = ob_h5log_get_counts(r->log), .timers = r->timers};
     return state;
 }
 
-/* Rank 0 writes what it holds: the parameters and optimizer state every
- * rank shares, its own batch-norm statistics and its K-FAC state. */
-static int save_checkpoint(run_state *r) {
-    if (!is_root(r)) return 0;
-    tensor_list list = {0};
+/* This rank's own tensors go to rank 0 (a collective: every rank calls it). */
+static int gather_per_rank(run_state *r, const tensor_list *list, ob_checkpoint_gathered *others) {
+    ob_checkpoint_tensor *mine = malloc((size_t)(list->count + 1) * sizeof *mine);
+    if (!mine) return fail(r, 1, "%s", "out of memory");
+    int n_mine = 0;
+    for (int i = 0; i < list->count; i++)
+        if (list->per_rank[i]) mine[n_mine++] = list->items[i];
+    int rc = ob_checkpoint_gather(r->comm, mine, n_mine, others, r->err, r->err_len);
+    free(mine);
+    return rc;
+}
+
+/* Rank 0 writes everything: what every rank shares, its own per-rank
+ * tensors and the other ranks' (gathered). */
+static int write_checkpoint(run_state *r, const tensor_list *list, const ob_checkpoint_gathered *others) {
     char *config_ini = ob_config_to_ini(r->config);
-    int rc = config_ini ? list_state_tensors(r, &list) : fail(r, 1, "%s", "out of memory");
+    int total = list->count + others->count;
+    ob_checkpoint_tensor *all = malloc((size_t)total * sizeof *all);
+    int rc = config_ini && all ? 0 : fail(r, 1, "%s", "out of memory");
     event(r, "checkpoint", "{\"step\": %lld}", (long long)r->step);
     if (!rc) rc = ob_h5log_flush(r->log) ? fail(r, 2, "%s", ob_h5log_error(r->log)) : 0;
     if (!rc) {
+        memcpy(all, list->items, (size_t)list->count * sizeof *all);
+        if (others->count) memcpy(all + list->count, others->items, (size_t)others->count * sizeof *all);
         ob_checkpoint_state state = snapshot(r);
-        rc = ob_checkpoint_save(r->checkpoint_path, config_ini, &state, list.items, list.count, r->err,
-                                r->err_len);
+        rc = ob_checkpoint_save(r->checkpoint_path, config_ini, &state, all, total, r->err, r->err_len);
     }
-    free_tensor_list(&list);
+    free(all);
     free(config_ini);
+    return rc;
+}
+
+static int save_checkpoint(run_state *r) {
+    tensor_list list = {0};
+    ob_checkpoint_gathered others = {0};
+    int rc = list_state_tensors(r, &list);
+    if (!rc && r->world_size > 1) rc = gather_per_rank(r, &list, &others);
+    if (!rc && is_root(r)) rc = write_checkpoint(r, &list, &others);
+    ob_checkpoint_gathered_free(&others);
+    free_tensor_list(&list);
     return rc;
 }
 
 static int load_checkpoint(run_state *r, const char *path, ob_checkpoint_state *state) {
     tensor_list list = {0};
     int rc = list_state_tensors(r, &list);
-    if (!rc) rc = ob_checkpoint_load(path, state, list.items, list.count, r->err, r->err_len);
+    if (!rc)
+        rc = ob_checkpoint_load(path, r->rank, r->world_size, state, list.items, list.count, r->err, r->err_len);
     if (!rc && r->precision) ob_precision_state_restored(r->precision);
     free_tensor_list(&list);
     return rc;
@@ -635,6 +678,7 @@ static int sum_over_ranks(double *values, int64_t n, void *comm) {
 
 static int setup(run_state *r, const char *resume_path) {
     const ob_config *c = r->config;
+    if (resume_path && ob_checkpoint_check_world(resume_path, r->world_size, r->err, r->err_len)) return 2;
     r->workload = ob_workload_find(ob_config_get_str(c, "run.workload"));
     if (!r->workload) return fail(r, 2, "run.workload: unknown workload %s", ob_config_get_str(c, "run.workload"));
     r->global_batch = ob_config_get_int(c, "run.batch_size");
@@ -656,9 +700,6 @@ static int setup(run_state *r, const char *resume_path) {
     if (!rc) rc = create_optimizer(r);
     if (!rc) rc = create_schedule(r);
     if (!rc) rc = create_precision(r);
-    if (!rc && r->kfac && r->world_size > 1 && ob_config_get_int(c, "run.checkpoint_every") > 0)
-        rc = fail(r, 2, "%s", "run.checkpoint_every: checkpoints of K-FAC runs on more than one rank are not "
-                              "supported yet (each rank holds different K-FAC state); use 0");
     if (!rc && resume_path) rc = load_checkpoint(r, resume_path, &resumed);
     if (!rc) rc = open_log(r, resume_path ? &resumed : NULL);
     if (!rc && resume_path) {
