@@ -12,20 +12,27 @@
 
 extern void openblas_set_num_threads(int num_threads);
 
-/* The arena hands out memory from a list of blocks. On reset, if a step
+/* An arena hands out memory from a list of blocks. On reset, if a step
  * needed more than the first block, the blocks are replaced by one block of
  * the step's high-water mark, so the next identical step fits in one block
- * and does no malloc. */
+ * and does no malloc. Block memory comes from the backend of the arena's
+ * device; the block records themselves are host memory. */
 typedef struct arena_block {
     struct arena_block *next;
     size_t capacity, used;
     unsigned char *base;
 } arena_block;
 
+typedef struct {
+    arena_block *blocks;
+    size_t used_total; /* this step, all blocks */
+} arena;
+
 struct ob_ctx {
     ob_ctx_config config;
-    arena_block *blocks;
-    size_t arena_used_total;                       /* this step, all blocks */
+    /* [OB_CPU]: headers, records and CPU tensor data; [device]: the tensor
+     * data of a ctx on another device */
+    arena arenas[OB_DEVICE_COUNT];
     int64_t arena_charged[OB_MEM_CATEGORY_COUNT];  /* released on reset */
     int64_t mem_current[OB_MEM_CATEGORY_COUNT];
     int64_t mem_peak[OB_MEM_CATEGORY_COUNT];
@@ -42,6 +49,8 @@ struct ob_ctx {
 #define ARENA_MIN_BLOCK ((size_t)1 << 20)
 
 ob_ctx *ob_ctx_new(const ob_ctx_config *config) {
+    if ((unsigned)config->device >= OB_DEVICE_COUNT || !ob_backend_get(config->device))
+        return NULL; /* not built with that device's back end */
     ob_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     ctx->config = *config;
@@ -53,10 +62,11 @@ ob_ctx *ob_ctx_new(const ob_ctx_config *config) {
     return ctx;
 }
 
-static void free_blocks(arena_block *block) {
+static void free_blocks(ob_ctx *ctx, ob_device device, arena_block *block) {
+    const ob_backend *backend = ob_backend_get(device);
     while (block) {
         arena_block *next = block->next;
-        free(block->base);
+        backend->release(ctx, block->base, block->capacity);
         free(block);
         block = next;
     }
@@ -64,9 +74,11 @@ static void free_blocks(arena_block *block) {
 
 void ob_ctx_free(ob_ctx *ctx) {
     if (!ctx) return;
+    /* Blocks first: device blocks go back to the back end's cache, which
+     * its state's release then returns to the driver. */
+    for (int d = 0; d < OB_DEVICE_COUNT; d++) free_blocks(ctx, d, ctx->arenas[d].blocks);
     for (int d = 0; d < OB_DEVICE_COUNT; d++)
         if (ctx->backend_state[d]) ctx->backend_state_release[d](ctx->backend_state[d]);
-    free_blocks(ctx->blocks);
     free(ctx->tape.nodes);
     free(ctx);
 }
@@ -74,6 +86,7 @@ void ob_ctx_free(ob_ctx *ctx) {
 int ob_ctx_threads(const ob_ctx *ctx) { return ctx->config.threads; }
 uint64_t ob_ctx_seed(const ob_ctx *ctx) { return ctx->config.seed; }
 int ob_ctx_rank(const ob_ctx *ctx) { return ctx->config.rank; }
+ob_device ob_ctx_device(const ob_ctx *ctx) { return ctx->config.device; }
 
 void *ob_ctx_backend_state(const ob_ctx *ctx, ob_device device) { return ctx->backend_state[device]; }
 void ob_ctx_set_backend_state(ob_ctx *ctx, ob_device device, void *state, ob_backend_state_release release) {
@@ -95,14 +108,16 @@ int64_t ob_mem_peak_total(const ob_ctx *ctx) { return ctx->mem_peak_total; }
 
 int64_t ob_arena_capacity(const ob_ctx *ctx) {
     int64_t capacity = 0;
-    for (const arena_block *b = ctx->blocks; b; b = b->next) capacity += (int64_t)b->capacity;
+    for (int d = 0; d < OB_DEVICE_COUNT; d++)
+        for (const arena_block *b = ctx->arenas[d].blocks; b; b = b->next) capacity += (int64_t)b->capacity;
     return capacity;
 }
 
-static arena_block *block_new(size_t capacity) {
+/* Device backends align their blocks at least as the host's (CUDA: 256). */
+static arena_block *block_new(ob_ctx *ctx, ob_device device, size_t capacity) {
     arena_block *block = calloc(1, sizeof *block);
     if (!block) return NULL;
-    block->base = aligned_alloc(ARENA_ALIGN, capacity);
+    block->base = ob_backend_get(device)->alloc(ctx, capacity);
     if (!block->base) {
         free(block);
         return NULL;
@@ -111,38 +126,49 @@ static arena_block *block_new(size_t capacity) {
     return block;
 }
 
-void *ob_arena_alloc(ob_ctx *ctx, size_t bytes, ob_mem_category category) {
+static void *arena_take(ob_ctx *ctx, ob_device device, size_t bytes, ob_mem_category category) {
+    arena *a = &ctx->arenas[device];
     size_t rounded = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    arena_block *block = ctx->blocks;
+    arena_block *block = a->blocks;
     /* Blocks are pushed at the head; only the head has room to grow into. */
     if (!block || block->capacity - block->used < rounded) {
         size_t capacity = rounded > ARENA_MIN_BLOCK ? rounded : ARENA_MIN_BLOCK;
         if (block && capacity < block->capacity) capacity = block->capacity;
-        arena_block *fresh = block_new(capacity);
+        arena_block *fresh = block_new(ctx, device, capacity);
         if (!fresh) {
-            ob_ctx_set_error(ctx, "out of memory: step arena needs %zu more bytes", rounded);
+            ob_ctx_set_error(ctx, "out of memory: the %s step arena needs %zu more bytes",
+                             ob_backend_get(device)->name, rounded);
             return NULL;
         }
-        fresh->next = ctx->blocks;
-        ctx->blocks = block = fresh;
+        fresh->next = a->blocks;
+        a->blocks = block = fresh;
     }
     void *ptr = block->base + block->used;
     block->used += rounded;
-    ctx->arena_used_total += rounded;
+    a->used_total += rounded;
     ctx->arena_charged[category] += (int64_t)rounded;
     ob_mem_charge(ctx, category, (int64_t)rounded);
     return ptr;
 }
 
-void ob_ctx_step_reset(ob_ctx *ctx) {
-    if (ctx->blocks && ctx->blocks->next) {
-        size_t high_water = ctx->arena_used_total;
-        free_blocks(ctx->blocks);
-        ctx->blocks = block_new(high_water);
-    } else if (ctx->blocks) {
-        ctx->blocks->used = 0;
+void *ob_arena_alloc(ob_ctx *ctx, size_t bytes, ob_mem_category category) {
+    return arena_take(ctx, OB_CPU, bytes, category);
+}
+
+static void arena_reset(ob_ctx *ctx, ob_device device) {
+    arena *a = &ctx->arenas[device];
+    if (a->blocks && a->blocks->next) {
+        size_t high_water = a->used_total;
+        free_blocks(ctx, device, a->blocks);
+        a->blocks = block_new(ctx, device, high_water);
+    } else if (a->blocks) {
+        a->blocks->used = 0;
     }
-    ctx->arena_used_total = 0;
+    a->used_total = 0;
+}
+
+void ob_ctx_step_reset(ob_ctx *ctx) {
+    for (int d = 0; d < OB_DEVICE_COUNT; d++) arena_reset(ctx, d);
     for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
         ob_mem_charge(ctx, c, -ctx->arena_charged[c]);
         ctx->arena_charged[c] = 0;
@@ -151,11 +177,11 @@ void ob_ctx_step_reset(ob_ctx *ctx) {
     ctx->tape.contribution_scale = 0;
 }
 
-static void fill_shape(ob_tensor *t, ob_mem_category category, ob_dtype dtype, int ndim,
+static void fill_shape(ob_tensor *t, ob_device device, ob_mem_category category, ob_dtype dtype, int ndim,
                        const int64_t *shape) {
     memset(t, 0, sizeof *t);
     t->dtype = dtype;
-    t->device = OB_CPU;
+    t->device = device;
     t->category = category;
     t->ndim = ndim;
     t->numel = 1;
@@ -165,29 +191,39 @@ static void fill_shape(ob_tensor *t, ob_mem_category category, ob_dtype dtype, i
     }
 }
 
-ob_tensor *ob_tensor_new(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype, int ndim,
-                         const int64_t *shape) {
+ob_tensor *ob_tensor_new_on(ob_ctx *ctx, ob_device device, ob_mem_category category, ob_dtype dtype,
+                            int ndim, const int64_t *shape) {
+    const ob_backend *backend = ob_backend_get(device);
+    if (!backend) {
+        ob_ctx_set_error(ctx, "tensor: this build has no back end for device %d", (int)device);
+        return NULL;
+    }
     ob_tensor *t = malloc(sizeof *t);
     if (!t) return NULL;
-    fill_shape(t, category, dtype, ndim, shape);
-    const ob_backend *backend = ob_backend_get(t->device);
+    fill_shape(t, device, category, dtype, ndim, shape);
     size_t bytes = ob_tensor_bytes(t);
-    t->data = backend->alloc(bytes);
+    t->data = backend->alloc(ctx, bytes);
     if (!t->data) {
-        ob_ctx_set_error(ctx, "out of memory: %zu bytes for a %s tensor", bytes,
-                         ob_mem_category_name(category));
+        ob_ctx_set_error(ctx, "out of memory: %zu bytes for a %s tensor on %s", bytes,
+                         ob_mem_category_name(category), backend->name);
         free(t);
         return NULL;
     }
-    backend->zero(t->data, bytes);
+    backend->zero(ctx, t->data, bytes);
     ob_mem_charge(ctx, category, (int64_t)bytes);
     return t;
 }
 
+ob_tensor *ob_tensor_new(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype, int ndim,
+                         const int64_t *shape) {
+    return ob_tensor_new_on(ctx, ctx->config.device, category, dtype, ndim, shape);
+}
+
 void ob_tensor_free(ob_ctx *ctx, ob_tensor *t) {
     if (!t || t->in_arena) return;
-    ob_mem_charge(ctx, t->category, -(int64_t)ob_tensor_bytes(t));
-    ob_backend_get(t->device)->release(t->data);
+    size_t bytes = ob_tensor_bytes(t);
+    ob_mem_charge(ctx, t->category, -(int64_t)bytes);
+    ob_backend_get(t->device)->release(ctx, t->data, bytes);
     free(t);
 }
 
@@ -197,17 +233,31 @@ ob_tensor *ob_tensor_temp(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype,
      * category, so activation peaks count data bytes only. */
     ob_tensor *t = ob_arena_alloc(ctx, sizeof *t, OB_MEM_WORKSPACE);
     if (!t) return NULL;
-    fill_shape(t, category, dtype, ndim, shape);
+    fill_shape(t, ctx->config.device, category, dtype, ndim, shape);
     t->in_arena = true;
-    t->data = ob_arena_alloc(ctx, ob_tensor_bytes(t), category);
+    t->data = arena_take(ctx, t->device, ob_tensor_bytes(t), category);
     return t->data ? t : NULL;
 }
 
 ob_tensor *ob_tensor_temp_zeroed(ob_ctx *ctx, ob_mem_category category, ob_dtype dtype, int ndim,
                                  const int64_t *shape) {
     ob_tensor *t = ob_tensor_temp(ctx, category, dtype, ndim, shape);
-    if (t) ob_backend_get(t->device)->zero(t->data, ob_tensor_bytes(t));
+    if (t) ob_backend_get(t->device)->zero(ctx, t->data, ob_tensor_bytes(t));
     return t;
+}
+
+int ob_tensor_copy_from_host(ob_ctx *ctx, ob_tensor *dst, const void *src) {
+    return ob_backend_get(dst->device)->upload(ctx, dst->data, src, ob_tensor_bytes(dst));
+}
+
+int ob_tensor_copy_to_host(ob_ctx *ctx, const ob_tensor *src, void *dst) {
+    return ob_backend_get(src->device)->download(ctx, dst, src->data, ob_tensor_bytes(src));
+}
+
+const void *ob_tensor_host_data(ob_ctx *ctx, const ob_tensor *t) {
+    if (t->device == OB_CPU) return t->data;
+    void *copy = ob_arena_alloc(ctx, ob_tensor_bytes(t), OB_MEM_WORKSPACE);
+    return copy && ob_tensor_copy_to_host(ctx, t, copy) == 0 ? copy : NULL;
 }
 
 void ob_ctx_set_batchnorm_reduce(ob_ctx *ctx, const ob_batchnorm_reduce *reduce) {

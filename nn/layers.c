@@ -62,7 +62,7 @@ int64_t ob_params_numel(const ob_params *params) {
 void ob_params_zero_grad(const ob_params *params) {
     for (int i = 0; i < params->count; i++) {
         ob_tensor *grad = params->items[i].value->grad;
-        ob_backend_of(grad)->zero(grad->data, ob_tensor_bytes(grad));
+        ob_backend_of(grad)->fill(grad, 0.0);
         grad->loss_scale = grad->loss_scale_min = 0; /* empty again (ob_tape.h) */
     }
 }
@@ -129,20 +129,34 @@ static ob_rng_stream init_stream(ob_ctx *ctx, const ob_params *params) {
     return ob_rng_stream_make(ob_ctx_seed(ctx), OB_RNG_INIT, 0, (uint64_t)params->count - 1);
 }
 
-static void set_value(ob_tensor *t, int64_t i, double value) {
-    if (t->dtype == OB_F64)
-        ob_f64(t)[i] = value;
-    else
-        ob_f32(t)[i] = (float)value;
+/* Draw i of an initialiser with its scale (std or bound). */
+typedef double (*init_draw)(const ob_rng_stream *stream, uint64_t i, double scale);
+static double normal_draw(const ob_rng_stream *stream, uint64_t i, double std) {
+    return std * ob_rng_normal(stream, i);
+}
+static double uniform_draw(const ob_rng_stream *stream, uint64_t i, double bound) {
+    return bound * (2.0 * ob_rng_uniform(stream, i) - 1.0);
 }
 
-static void init_normal(ob_tensor *t, ob_rng_stream stream, double std) {
-    for (int64_t i = 0; i < t->numel; i++) set_value(t, i, std * ob_rng_normal(&stream, (uint64_t)i));
-}
-
-static void init_uniform(ob_tensor *t, ob_rng_stream stream, double bound) {
-    for (int64_t i = 0; i < t->numel; i++)
-        set_value(t, i, bound * (2.0 * ob_rng_uniform(&stream, (uint64_t)i) - 1.0));
+/* t[i] = draw i, computed on the host: into t itself on the CPU, else into
+ * a staging buffer uploaded at the end. Returns 0, or -1 with ctx's error. */
+static int init_values(ob_ctx *ctx, ob_tensor *t, ob_rng_stream stream, double scale, init_draw draw) {
+    void *host = t->device == OB_CPU ? t->data : malloc(ob_tensor_bytes(t));
+    if (!host) {
+        ob_ctx_set_error(ctx, "init: out of memory staging %zu bytes", ob_tensor_bytes(t));
+        return -1;
+    }
+    for (int64_t i = 0; i < t->numel; i++) {
+        double value = draw(&stream, (uint64_t)i, scale);
+        if (t->dtype == OB_F64)
+            ((double *)host)[i] = value;
+        else
+            ((float *)host)[i] = (float)value;
+    }
+    if (host == t->data) return 0;
+    int rc = ob_tensor_copy_from_host(ctx, t, host);
+    free(host);
+    return rc ? -1 : 0;
 }
 
 ob_conv2d_layer *ob_conv2d_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int in_c,
@@ -156,7 +170,9 @@ ob_conv2d_layer *ob_conv2d_layer_new(ob_ctx *ctx, ob_params *params, const char 
                               OB_SHAPE(out_c, kernel, kernel, in_c));
     if (!layer->weight) return NULL;
     /* He et al. 2015, fan_out mode: std = sqrt(2 / (out_c k^2)). */
-    init_normal(layer->weight, init_stream(ctx, params), sqrt(2.0 / ((double)out_c * kernel * kernel)));
+    if (init_values(ctx, layer->weight, init_stream(ctx, params), sqrt(2.0 / ((double)out_c * kernel * kernel)),
+                    normal_draw))
+        return NULL;
     if (bias) {
         layer->bias = add_param(ctx, params, &layer->base, "bias", OB_KIND_BIAS, OB_SHAPE(out_c));
         if (!layer->bias) return NULL;
@@ -171,11 +187,11 @@ ob_linear_layer *ob_linear_layer_new(ob_ctx *ctx, ob_params *params, const char 
     double bound = 1.0 / sqrt((double)in);
     layer->weight = add_param(ctx, params, &layer->base, "weight", OB_KIND_WEIGHT, OB_SHAPE(out, in));
     if (!layer->weight) return NULL;
-    init_uniform(layer->weight, init_stream(ctx, params), bound);
+    if (init_values(ctx, layer->weight, init_stream(ctx, params), bound, uniform_draw)) return NULL;
     if (bias) {
         layer->bias = add_param(ctx, params, &layer->base, "bias", OB_KIND_BIAS, OB_SHAPE(out));
-        if (!layer->bias) return NULL;
-        init_uniform(layer->bias, init_stream(ctx, params), bound);
+        if (!layer->bias || init_values(ctx, layer->bias, init_stream(ctx, params), bound, uniform_draw))
+            return NULL;
     }
     return layer;
 }
@@ -219,8 +235,7 @@ ob_embedding_layer *ob_embedding_layer_new(ob_ctx *ctx, ob_params *params, const
     if (!layer) return NULL;
     layer->weight = add_param(ctx, params, &layer->base, "weight", OB_KIND_EMBEDDING, OB_SHAPE(vocab, dim));
     if (!layer->weight) return NULL;
-    init_normal(layer->weight, init_stream(ctx, params), init_std);
-    return layer;
+    return init_values(ctx, layer->weight, init_stream(ctx, params), init_std, normal_draw) ? NULL : layer;
 }
 
 ob_bias_layer *ob_bias_layer_new(ob_ctx *ctx, ob_params *params, const char *name, int width) {

@@ -9,8 +9,14 @@
  * Conventions: backward entries ACCUMULATE (+=) into every gradient output;
  * a NULL gradient output means "not needed"; workspaces are passed in by the
  * op (allocated from the step arena) so kernels never allocate. Entries that
- * take the ctx keep per-run state in it (ob_ctx_backend_state) and report
- * failures there.
+ * take the ctx keep per-run state in it (ob_ctx_backend_state: the CUDA
+ * back end's library handles and its cache of device blocks), take their
+ * scratch from its step arena, and report failures there.
+ *
+ * Tensors live in the memory of their device; the ops never dereference
+ * data of a tensor that is not on OB_CPU (ob_tensor_host_data downloads a
+ * copy). Entries returning a double (sumsq, trace, dot) finish the device's
+ * work before they return.
  */
 #ifndef OB_BACKEND_H
 #define OB_BACKEND_H
@@ -63,10 +69,19 @@ typedef struct {
 typedef struct ob_backend {
     const char *name;
 
-    /* memory */
-    void *(*alloc)(size_t bytes);
-    void (*release)(void *ptr);
-    void (*zero)(void *ptr, size_t bytes);
+    /* memory of this device: release takes the bytes alloc was asked for
+     * (the CUDA cache files the block under their size class) */
+    void *(*alloc)(ob_ctx *ctx, size_t bytes);
+    void (*release)(ob_ctx *ctx, void *ptr, size_t bytes);
+    void (*zero)(ob_ctx *ctx, void *ptr, size_t bytes);
+    /* host <-> this device: dst/src on the device, the other side in host
+     * memory; both return 0, or nonzero with the reason in ctx. The copy
+     * has finished when they return. */
+    int (*upload)(ob_ctx *ctx, void *device_dst, const void *host_src, size_t bytes);
+    int (*download)(ob_ctx *ctx, void *host_dst, const void *device_src, size_t bytes);
+    /* waits for the device's queued work; 0, or nonzero with the reason
+     * (a kernel's asynchronous failure) in ctx */
+    int (*synchronize)(ob_ctx *ctx);
 
     /* element-wise and reductions */
     void (*fill)(ob_tensor *x, double value);
@@ -82,7 +97,7 @@ typedef struct ob_backend {
      * decides: im2col + GEMM wants its column matrix, oneDNN only a dx scratch).
      * FORWARD's workspace is filled by conv2d_forward and kept for backward;
      * BACKWARD's is scratch, passed when dx is wanted. */
-    int64_t (*conv2d_workspace_elements)(const ob_conv2d_geom *g, ob_dtype dtype,
+    int64_t (*conv2d_workspace_elements)(ob_ctx *ctx, const ob_conv2d_geom *g, ob_dtype dtype,
                                          ob_conv2d_direction direction);
     /* y = conv(x, w) + bias (bias may be NULL). saved: the FORWARD workspace.
      * Both conv entries return 0, or nonzero with the reason in ctx. */
@@ -98,15 +113,16 @@ typedef struct ob_backend {
      * the unbiased one (PyTorch semantics); saves mean and 1/sqrt(var+eps).
      * With `reduce` (synchronized batch-norm) the statistics, and in
      * backward the sums over dy, are those of every rank's rows together;
-     * train and backward return 0, or nonzero when the reduction failed. */
-    int (*batchnorm_forward_train)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+     * train and backward return 0, or nonzero when the reduction failed
+     * (their per-channel sums may take scratch from the ctx's arena). */
+    int (*batchnorm_forward_train)(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                    ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
                                    ob_tensor *running_mean, ob_tensor *running_var, double momentum,
                                    double eps, const ob_batchnorm_reduce *reduce);
     void (*batchnorm_forward_eval)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                    const ob_tensor *running_mean, const ob_tensor *running_var,
                                    double eps, ob_tensor *y);
-    int (*batchnorm_backward)(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+    int (*batchnorm_backward)(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
                               const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx,
                               ob_tensor *dgamma, ob_tensor *dbeta, const ob_batchnorm_reduce *reduce);
 
@@ -123,15 +139,18 @@ typedef struct ob_backend {
     void (*global_avgpool_backward)(const ob_tensor *dy, ob_tensor *dx);
 
     /* y[b, o] = sum_i x[b, i] w[o, i] + bias[o] */
-    void (*linear_forward)(const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias, ob_tensor *y);
-    void (*linear_backward)(const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy, ob_tensor *dx,
-                            ob_tensor *dw, ob_tensor *dbias);
+    void (*linear_forward)(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias,
+                           ob_tensor *y);
+    void (*linear_backward)(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy,
+                            ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias);
 
     /* Mean over the batch of label-smoothed cross-entropy of softmax(logits):
      * target q = (1-s) onehot(label) + s/classes. Writes probs [batch, classes]
-     * and loss [1]. Backward: dlogits += dloss/batch * (probs - q). */
-    void (*softmax_xent_forward)(const ob_tensor *logits, const ob_tensor *labels, double smoothing,
-                                 ob_tensor *probs, ob_tensor *loss);
+     * and loss [1]; returns 0, or nonzero with the reason in ctx (the row
+     * losses may take scratch from its arena). Backward: dlogits +=
+     * dloss/batch * (probs - q). */
+    int (*softmax_xent_forward)(ob_ctx *ctx, const ob_tensor *logits, const ob_tensor *labels,
+                                 double smoothing, ob_tensor *probs, ob_tensor *loss);
     void (*softmax_xent_backward)(const ob_tensor *probs, const ob_tensor *labels, double smoothing,
                                   const ob_tensor *dloss, ob_tensor *dlogits);
 
@@ -147,11 +166,11 @@ typedef struct ob_backend {
 
     /* c = alpha op(a) op(b) + beta c, op(m) = m^T when trans_m. a, b, c are
      * 2-D; beta 0 ignores what c held. */
-    void (*gemm)(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
-                 double beta, ob_tensor *c);
+    void (*gemm)(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
+                 const ob_tensor *b, double beta, ob_tensor *c);
     /* c[n,n] = alpha x^T x + beta c, x viewed as [numel/n, n] (n = its last
      * dim). c must be symmetric when beta != 0; both triangles are written. */
-    void (*syrk)(double alpha, const ob_tensor *x, double beta, ob_tensor *c);
+    void (*syrk)(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c);
     /* a[n,n] symmetric = q diag(d) q^T: d[n] ascending, q[i,j] = component i
      * of eigenvector j. a is read only (q may be a itself). LAPACK's work
      * arrays come from the ctx's step arena (workspace). Returns 0, or
@@ -214,8 +233,8 @@ typedef struct ob_backend {
     /* c[i] = alpha op(a[i]) op(b[i]) + beta c[i] over the leading (batch)
      * dims; the last two dims are the matrices (a [..., m, k], or [..., k, m]
      * when trans_a); beta 0 ignores what c held */
-    void (*batched_gemm)(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
-                         double beta, ob_tensor *c);
+    void (*batched_gemm)(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
+                         const ob_tensor *b, double beta, ob_tensor *c);
     /* Softmax over the last dim of scores [batch, ..., keys] restricted to
      * the keys with key_mask[batch, key] != 0; masked keys get 0, and a row
      * with no key left is all 0. Backward: ds += p (dp - sum p dp). */

@@ -19,13 +19,9 @@ typedef struct {
 static int batchnorm_backward(ob_ctx *ctx, const ob_node *node) {
     const batchnorm_saved *saved = node->saved;
     ob_tensor *x = node->in[0], *gamma = node->in[1], *beta = node->in[2], *dy = node->out->grad;
-    if (ob_backend_of(dy)->batchnorm_backward(x, gamma, saved->mean, saved->invstd, dy, ob_grad_of(ctx, x),
-                                              ob_grad_of(ctx, gamma), ob_grad_of(ctx, beta),
-                                              ob_ctx_batchnorm_reduce(ctx))) {
-        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed in backward");
-        return 1;
-    }
-    return 0;
+    const ob_backend *backend = ob_backend_of(dy);
+    return backend->batchnorm_backward(ctx, x, gamma, saved->mean, saved->invstd, dy, ob_grad_of(ctx, x),
+                                       ob_grad_of(ctx, gamma), ob_grad_of(ctx, beta), ob_ctx_batchnorm_reduce(ctx));
 }
 
 /* A per-channel vector (gamma, beta, running stats; NULL allowed) must be
@@ -80,11 +76,9 @@ ob_tensor *ob_batchnorm(ob_ctx *ctx, ob_tensor *x, ob_tensor *gamma, ob_tensor *
     ob_tensor *invstd =
         mean ? ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(gamma->shape[0])) : NULL;
     if (!invstd) return NULL;
-    if (backend->batchnorm_forward_train(x, gamma, beta, y, mean, invstd, running_mean, running_var, momentum,
-                                         eps, ob_ctx_batchnorm_reduce(ctx))) {
-        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed");
-        return NULL;
-    }
+    if (backend->batchnorm_forward_train(ctx, x, gamma, beta, y, mean, invstd, running_mean, running_var,
+                                         momentum, eps, ob_ctx_batchnorm_reduce(ctx)))
+        return NULL; /* the backend set the reason */
     ob_tensor *inputs[3] = {x, gamma, beta};
     ob_node *node =
         ob_tape_record(ctx, "batchnorm", batchnorm_backward, y, sizeof(batchnorm_saved), 3, inputs);

@@ -81,7 +81,7 @@ static bool conv2d_geometry(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w,
  * *workspace = NULL when it asks for none. Returns false when out of memory. */
 static bool conv2d_workspace(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_tensor *like,
                              ob_conv2d_direction direction, ob_tensor **workspace) {
-    int64_t elements = ob_backend_of(like)->conv2d_workspace_elements(g, like->dtype, direction);
+    int64_t elements = ob_backend_of(like)->conv2d_workspace_elements(ctx, g, like->dtype, direction);
     *workspace = elements ? ob_tensor_temp(ctx, OB_MEM_WORKSPACE, like->dtype, OB_SHAPE(elements)) : NULL;
     return !elements || *workspace;
 }

@@ -55,7 +55,8 @@ static bool embedding_args_ok(ob_ctx *ctx, const ob_tensor *table, const ob_tens
         return false;
     }
     int64_t vocab = table->numel / table->shape[table->ndim - 1];
-    const int32_t *values = ids->data;
+    const int32_t *values = ob_tensor_host_data(ctx, ids); /* downloaded from a device */
+    if (!values) return false;
     for (int64_t i = 0; i < ids->numel; i++)
         if (values[i] < 0 || values[i] >= vocab) {
             ob_ctx_set_error(ctx, "embedding: id %d at %lld is outside [0, %lld)", values[i], (long long)i,
@@ -88,11 +89,12 @@ static bool masked_lm_args_ok(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *
     return true;
 }
 
-/* Fills the token rows and labels of the real predictions (label != -1);
- * returns how many there are, or -1 with the ctx error set. */
+/* Fills the token rows and labels of the real predictions (label != -1),
+ * host arrays; returns how many there are, or -1 with the ctx error set. */
 static int64_t select_predictions(ob_ctx *ctx, const ob_tensor *positions, const ob_tensor *labels,
                                   int64_t seq, int32_t *rows, int32_t *selected) {
-    const int32_t *position = positions->data, *label = labels->data;
+    const int32_t *position = ob_tensor_host_data(ctx, positions), *label = ob_tensor_host_data(ctx, labels);
+    if (!position || !label) return -1;
     int64_t predictions = positions->shape[1], count = 0;
     for (int64_t i = 0; i < positions->numel; i++) {
         if (label[i] == -1) continue;
@@ -119,9 +121,18 @@ ob_tensor *ob_masked_lm_gather(ob_ctx *ctx, ob_tensor *x, const ob_tensor *posit
     ob_tensor *selected =
         rows ? ob_tensor_temp(ctx, OB_MEM_WORKSPACE, OB_I32, OB_SHAPE(positions->numel)) : NULL;
     if (!selected) return NULL;
-    int64_t count = select_predictions(ctx, positions, labels, seq, rows->data, selected->data);
+    /* On a device the selection is made in host arrays, then uploaded. */
+    bool on_host = rows->device == OB_CPU;
+    size_t bytes = ob_tensor_bytes(rows);
+    int32_t *host_rows = on_host ? rows->data : ob_arena_alloc(ctx, bytes, OB_MEM_WORKSPACE);
+    int32_t *host_selected = on_host ? selected->data : ob_arena_alloc(ctx, bytes, OB_MEM_WORKSPACE);
+    if (!host_rows || !host_selected) return NULL;
+    int64_t count = select_predictions(ctx, positions, labels, seq, host_rows, host_selected);
     if (count < 0) return NULL;
     rows->shape[0] = rows->numel = selected->shape[0] = selected->numel = count;
+    if (!on_host && (ob_tensor_copy_from_host(ctx, rows, host_rows) ||
+                     ob_tensor_copy_from_host(ctx, selected, host_selected)))
+        return NULL;
     *selected_labels = selected;
     return gather_rows(ctx, "masked_lm_gather", x, rows);
 }

@@ -25,11 +25,11 @@ static int linear_backward(ob_ctx *ctx, const ob_node *node) {
     ob_tensor *dw = ob_grad_of(ctx, node->in[1]), *dbias = ob_grad_of(ctx, node->in[2]);
     const ob_backend *backend = ob_backend_of(dy);
     if (ops.dy_for_input == ops.dy_for_weight) {
-        backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias);
+        backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias);
         return 0;
     }
-    backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias);
-    backend->linear_backward(saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL);
+    backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias);
+    backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL);
     return 0;
 }
 
@@ -65,7 +65,7 @@ ob_tensor *ob_linear(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, stru
     ob_tensor *y = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(x->shape[0], w->shape[0]));
     ob_tensor *x_used = x, *w_used = w;
     if (!y || !ob_op_forward_operands(ctx, hook, &x_used, &w_used)) return NULL;
-    ob_backend_of(x)->linear_forward(x_used, w_used, b, y);
+    ob_backend_of(x)->linear_forward(ctx, x_used, w_used, b, y);
     ob_tensor *inputs[3] = {x, w, b};
     ob_node *node = ob_tape_record(ctx, "linear", linear_backward, y, sizeof(linear_saved), 3, inputs);
     if (node && !node->saved) return NULL; /* arena exhausted; the error is set */

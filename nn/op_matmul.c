@@ -23,10 +23,10 @@ static int matmul_backward(ob_ctx *ctx, const ob_node *node) {
     ob_tensor *a = node->in[0], *b = node->in[1], *dc = node->out->grad;
     ob_tensor *da = ob_grad_of(ctx, a), *db = ob_grad_of(ctx, b);
     const ob_backend *backend = ob_backend_of(dc);
-    if (da && !s->trans_a) backend->batched_gemm(false, !s->trans_b, s->alpha, dc, b, 1.0, da);
-    if (da && s->trans_a) backend->batched_gemm(s->trans_b, true, s->alpha, b, dc, 1.0, da);
-    if (db && !s->trans_b) backend->batched_gemm(!s->trans_a, false, s->alpha, a, dc, 1.0, db);
-    if (db && s->trans_b) backend->batched_gemm(true, s->trans_a, s->alpha, dc, a, 1.0, db);
+    if (da && !s->trans_a) backend->batched_gemm(ctx, false, !s->trans_b, s->alpha, dc, b, 1.0, da);
+    if (da && s->trans_a) backend->batched_gemm(ctx, s->trans_b, true, s->alpha, b, dc, 1.0, da);
+    if (db && !s->trans_b) backend->batched_gemm(ctx, !s->trans_a, false, s->alpha, a, dc, 1.0, db);
+    if (db && s->trans_b) backend->batched_gemm(ctx, true, s->trans_a, s->alpha, dc, a, 1.0, db);
     return 0;
 }
 
@@ -70,7 +70,7 @@ ob_tensor *ob_batched_matmul(ob_ctx *ctx, ob_tensor *a, ob_tensor *b, bool trans
     shape[a->ndim - 1] = op_dim(b, trans_b, 1);
     ob_tensor *c = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, a->dtype, a->ndim, shape);
     if (!c) return NULL;
-    ob_backend_of(a)->batched_gemm(trans_a, trans_b, alpha, a, b, 0.0, c);
+    ob_backend_of(a)->batched_gemm(ctx, trans_a, trans_b, alpha, a, b, 0.0, c);
     ob_tensor *inputs[2] = {a, b};
     ob_node *node =
         ob_tape_record(ctx, "batched_matmul", matmul_backward, c, sizeof(matmul_saved), 2, inputs);

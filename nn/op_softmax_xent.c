@@ -21,13 +21,14 @@ static int xent_backward(ob_ctx *ctx, const ob_node *node) {
     return 0;
 }
 
-/* Labels are read on the host: the data loaders keep them there. */
+/* Labels are checked on the host (a device tensor's are downloaded first). */
 static bool labels_ok(ob_ctx *ctx, const ob_tensor *labels, int64_t batch, int64_t classes) {
     if (labels->dtype != OB_I32 || labels->ndim != 1 || labels->shape[0] != batch) {
         ob_ctx_set_error(ctx, "softmax_cross_entropy: labels must be i32 [%lld]", (long long)batch);
         return false;
     }
-    const int32_t *values = labels->data;
+    const int32_t *values = ob_tensor_host_data(ctx, labels);
+    if (!values) return false;
     for (int64_t r = 0; r < batch; r++)
         if (values[r] < 0 || values[r] >= classes) {
             ob_ctx_set_error(ctx, "softmax_cross_entropy: label %d at row %lld is outside [0, %lld)",
@@ -55,7 +56,8 @@ ob_tensor *ob_softmax_cross_entropy(ob_ctx *ctx, ob_tensor *logits, const ob_ten
     ob_tensor *probs = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, logits->dtype, logits->ndim, logits->shape);
     ob_tensor *loss = probs ? ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, logits->dtype, OB_SHAPE(1)) : NULL;
     if (!loss) return NULL;
-    ob_backend_of(logits)->softmax_xent_forward(logits, labels, label_smoothing, probs, loss);
+    if (ob_backend_of(logits)->softmax_xent_forward(ctx, logits, labels, label_smoothing, probs, loss))
+        return NULL;
     ob_node *node =
         ob_tape_record(ctx, "softmax_cross_entropy", xent_backward, loss, sizeof(xent_saved), 1, &logits);
     if (node && !node->saved) return NULL; /* arena exhausted; the error is set */

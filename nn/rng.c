@@ -1,41 +1,12 @@
 #include "nn/ob_rng.h"
+#include "nn/ob_philox.h"
 
 #include <math.h>
 
 #define OB_PI 3.14159265358979323846
 
-/* Philox4x32-10 round constants (Salmon et al., SC'11, Table 2). */
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-static inline void mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo) {
-    uint64_t product = (uint64_t)a * b;
-    *hi = (uint32_t)(product >> 32);
-    *lo = (uint32_t)product;
-}
-
-static inline void philox4x32_10(uint32_t ctr[4], uint32_t key[2]) {
-    for (int round = 0; round < 10; round++) {
-        uint32_t hi0, lo0, hi1, lo1;
-        mulhilo(PHILOX_M0, ctr[0], &hi0, &lo0);
-        mulhilo(PHILOX_M1, ctr[2], &hi1, &lo1);
-        uint32_t next[4] = {hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0};
-        for (int i = 0; i < 4; i++) ctr[i] = next[i];
-        key[0] += PHILOX_W0;
-        key[1] += PHILOX_W1;
-    }
-}
-
 void ob_rng_block(const ob_rng_stream *stream, uint64_t index, uint32_t out[4]) {
-    uint32_t key[2] = {(uint32_t)stream->seed, (uint32_t)(stream->seed >> 32)};
-    out[0] = (uint32_t)index;
-    out[1] = (uint32_t)(index >> 32);
-    out[2] = (uint32_t)stream->step;
-    out[3] = ((stream->purpose & 0xffu) << 24) | ((stream->rank & 0xffffu) << 8) |
-             (uint32_t)((stream->step >> 32) & 0xffu);
-    philox4x32_10(out, key);
+    ob_philox_block(stream, index, out);
 }
 
 uint32_t ob_rng_word(const ob_rng_stream *stream, uint64_t k) {
@@ -49,8 +20,7 @@ uint32_t ob_rng_word(const ob_rng_stream *stream, uint64_t k) {
 #define LANES 8
 static void philox_lanes(const ob_rng_stream *stream, uint64_t first_block, uint32_t out[LANES][4]) {
     uint32_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
-    uint32_t high = ((stream->purpose & 0xffu) << 24) | ((stream->rank & 0xffffu) << 8) |
-                    (uint32_t)((stream->step >> 32) & 0xffu);
+    uint32_t high = ob_philox_counter_high(stream);
     for (int l = 0; l < LANES; l++) {
         uint64_t index = first_block + (uint64_t)l;
         c0[l] = (uint32_t)index;
@@ -62,15 +32,15 @@ static void philox_lanes(const ob_rng_stream *stream, uint64_t first_block, uint
     for (int round = 0; round < 10; round++) {
 #pragma omp simd
         for (int l = 0; l < LANES; l++) {
-            uint64_t product0 = (uint64_t)PHILOX_M0 * c0[l], product1 = (uint64_t)PHILOX_M1 * c2[l];
+            uint64_t product0 = (uint64_t)OB_PHILOX_M0 * c0[l], product1 = (uint64_t)OB_PHILOX_M1 * c2[l];
             uint32_t next0 = (uint32_t)(product1 >> 32) ^ c1[l] ^ key0, next2 = (uint32_t)(product0 >> 32) ^ c3[l] ^ key1;
             c1[l] = (uint32_t)product1;
             c3[l] = (uint32_t)product0;
             c0[l] = next0;
             c2[l] = next2;
         }
-        key0 += PHILOX_W0;
-        key1 += PHILOX_W1;
+        key0 += OB_PHILOX_W0;
+        key1 += OB_PHILOX_W1;
     }
     for (int l = 0; l < LANES; l++) {
         out[l][0] = c0[l];

@@ -47,7 +47,8 @@ static int init_state(ob_adam_family *adam, ob_ctx *ctx, ob_params *params, cons
     }
     for (int i = 0; i < adam->base.param_count; i++)
         if (init_slot(ctx, config, ob_params_at(params, i), &adam->slots[i])) return -1;
-    adam->step_count = ob_tensor_new(ctx, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(1));
+    /* The step count is read on the host every step: it stays there on any device. */
+    adam->step_count = ob_tensor_new_on(ctx, OB_CPU, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(1));
     return adam->step_count ? 0 : -1;
 }
 

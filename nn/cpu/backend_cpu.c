@@ -25,17 +25,32 @@
 #define BY_DTYPE(t, fn, ...) \
     ((t)->dtype == OB_F64 ? fn##_f64(__VA_ARGS__) : fn##_f32(__VA_ARGS__))
 
-static void *cpu_alloc(size_t bytes) {
-    void *ptr = NULL;
+static void *cpu_alloc(ob_ctx *ctx, size_t bytes) {
+    (void)ctx;
     /* 64-byte alignment for full-width vector loads; size rounded up as
      * aligned_alloc requires. */
     size_t rounded = (bytes + 63) & ~(size_t)63;
     if (rounded == 0) rounded = 64;
-    ptr = aligned_alloc(64, rounded);
-    return ptr;
+    return aligned_alloc(64, rounded);
 }
-static void cpu_release(void *ptr) { free(ptr); }
-static void cpu_zero(void *ptr, size_t bytes) { memset(ptr, 0, bytes); }
+static void cpu_release(ob_ctx *ctx, void *ptr, size_t bytes) {
+    (void)ctx, (void)bytes;
+    free(ptr);
+}
+static void cpu_zero(ob_ctx *ctx, void *ptr, size_t bytes) {
+    (void)ctx;
+    memset(ptr, 0, bytes);
+}
+/* Host memory is the CPU's own: transfers are copies, nothing is queued. */
+static int cpu_transfer(ob_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    memcpy(dst, src, bytes);
+    return 0;
+}
+static int cpu_synchronize(ob_ctx *ctx) {
+    (void)ctx;
+    return 0;
+}
 
 static void cpu_fill(ob_tensor *x, double value) { BY_DTYPE(x, k_fill, x->numel, value, x->data); }
 static void cpu_copy(const ob_tensor *src, ob_tensor *dst) {
@@ -57,8 +72,9 @@ static void cpu_im2col(const ob_conv2d_geom *g, const ob_tensor *x, ob_tensor *c
 }
 /* The im2col kernels keep their column matrix (none when pointwise) for the
  * weight gradient and need one as large for dx. */
-static int64_t cpu_conv2d_workspace_elements(const ob_conv2d_geom *g, ob_dtype dtype,
+static int64_t cpu_conv2d_workspace_elements(ob_ctx *ctx, const ob_conv2d_geom *g, ob_dtype dtype,
                                              ob_conv2d_direction direction) {
+    (void)ctx;
 #ifdef OB_WITH_DNNL
     if (dtype == OB_F32) return ob_dnnl_conv2d_workspace_elements(g, direction);
 #else
@@ -95,14 +111,18 @@ static int cpu_conv2d_backward(ob_ctx *ctx, const ob_conv2d_geom *g, const ob_te
 
 /* Batch-norm sees x as [rows, channels]: channels is the last dim. */
 static int64_t bn_channels(const ob_tensor *x) { return x->shape[x->ndim - 1]; }
-static int cpu_bn_forward_train(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
+static int cpu_bn_forward_train(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                 ob_tensor *y, ob_tensor *save_mean, ob_tensor *save_invstd,
                                 ob_tensor *running_mean, ob_tensor *running_var, double momentum, double eps,
                                 const ob_batchnorm_reduce *reduce) {
     int64_t channels = bn_channels(x);
-    return BY_DTYPE(x, k_batchnorm_forward_train, x->numel / channels, channels, x->data, gamma->data,
-                    beta->data, y->data, save_mean->data, save_invstd->data, data_or_null(running_mean),
-                    data_or_null(running_var), momentum, eps, reduce);
+    if (BY_DTYPE(x, k_batchnorm_forward_train, x->numel / channels, channels, x->data, gamma->data, beta->data,
+                 y->data, save_mean->data, save_invstd->data, data_or_null(running_mean),
+                 data_or_null(running_var), momentum, eps, reduce)) {
+        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed");
+        return 1;
+    }
+    return 0;
 }
 static void cpu_bn_forward_eval(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *beta,
                                 const ob_tensor *running_mean, const ob_tensor *running_var, double eps,
@@ -111,13 +131,17 @@ static void cpu_bn_forward_eval(const ob_tensor *x, const ob_tensor *gamma, cons
     BY_DTYPE(x, k_batchnorm_forward_eval, x->numel / channels, channels, x->data, gamma->data, beta->data,
              running_mean->data, running_var->data, eps, y->data);
 }
-static int cpu_bn_backward(const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
+static int cpu_bn_backward(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *gamma, const ob_tensor *save_mean,
                            const ob_tensor *save_invstd, const ob_tensor *dy, ob_tensor *dx, ob_tensor *dgamma,
                            ob_tensor *dbeta, const ob_batchnorm_reduce *reduce) {
     int64_t channels = bn_channels(x);
-    return BY_DTYPE(x, k_batchnorm_backward, x->numel / channels, channels, x->data, gamma->data,
-                    save_mean->data, save_invstd->data, dy->data, data_or_null(dx), data_or_null(dgamma),
-                    data_or_null(dbeta), reduce);
+    if (BY_DTYPE(x, k_batchnorm_backward, x->numel / channels, channels, x->data, gamma->data, save_mean->data,
+                 save_invstd->data, dy->data, data_or_null(dx), data_or_null(dgamma), data_or_null(dbeta),
+                 reduce)) {
+        ob_ctx_set_error(ctx, "batchnorm: the synchronized statistics' reduction failed in backward");
+        return 1;
+    }
+    return 0;
 }
 
 static void cpu_relu_forward(const ob_tensor *x, ob_tensor *y) {
@@ -149,20 +173,25 @@ static void cpu_gap_backward(const ob_tensor *dy, ob_tensor *dx) {
              dx->data);
 }
 
-static void cpu_linear_forward(const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias, ob_tensor *y) {
+static void cpu_linear_forward(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, const ob_tensor *bias,
+                               ob_tensor *y) {
+    (void)ctx;
     BY_DTYPE(x, k_linear_forward, x->shape[0], w->shape[1], w->shape[0], x->data, w->data,
              data_or_null(bias), y->data);
 }
-static void cpu_linear_backward(const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy, ob_tensor *dx,
-                                ob_tensor *dw, ob_tensor *dbias) {
+static void cpu_linear_backward(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, const ob_tensor *dy,
+                                ob_tensor *dx, ob_tensor *dw, ob_tensor *dbias) {
+    (void)ctx;
     BY_DTYPE(x, k_linear_backward, x->shape[0], w->shape[1], w->shape[0], x->data, w->data, dy->data,
              data_or_null(dx), data_or_null(dw), data_or_null(dbias));
 }
 
-static void cpu_xent_forward(const ob_tensor *logits, const ob_tensor *labels, double smoothing,
-                             ob_tensor *probs, ob_tensor *loss) {
+static int cpu_xent_forward(ob_ctx *ctx, const ob_tensor *logits, const ob_tensor *labels, double smoothing,
+                            ob_tensor *probs, ob_tensor *loss) {
+    (void)ctx;
     BY_DTYPE(logits, k_softmax_xent_forward, logits->shape[0], logits->shape[1], logits->data,
              labels->data, smoothing, probs->data, loss->data);
+    return 0;
 }
 static void cpu_xent_backward(const ob_tensor *probs, const ob_tensor *labels, double smoothing,
                               const ob_tensor *dloss, ob_tensor *dlogits) {
@@ -183,13 +212,15 @@ static void cpu_sgd_update(ob_tensor *param, const ob_tensor *grad, ob_tensor *m
 /* n of a square [n,n] matrix */
 static int64_t side_of(const ob_tensor *a) { return a->shape[0]; }
 
-static void cpu_gemm(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
-                     double beta, ob_tensor *c) {
+static void cpu_gemm(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
+                     const ob_tensor *b, double beta, ob_tensor *c) {
+    (void)ctx;
     int64_t m = trans_a ? a->shape[1] : a->shape[0], k = trans_a ? a->shape[0] : a->shape[1];
     int64_t n = trans_b ? b->shape[0] : b->shape[1];
     BY_DTYPE(a, k_gemm, trans_a, trans_b, m, n, k, alpha, a->data, b->data, beta, c->data);
 }
-static void cpu_syrk(double alpha, const ob_tensor *x, double beta, ob_tensor *c) {
+static void cpu_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c) {
+    (void)ctx;
     int64_t n = x->shape[x->ndim - 1];
     BY_DTYPE(x, k_syrk, x->numel / n, n, alpha, x->data, beta, c->data);
 }
@@ -303,8 +334,9 @@ static void cpu_dropout(const ob_rng_stream *stream, uint64_t first_word, double
 static int64_t matrix_count(const ob_tensor *t) {
     return t->numel / (t->shape[t->ndim - 2] * t->shape[t->ndim - 1]);
 }
-static void cpu_batched_gemm(bool trans_a, bool trans_b, double alpha, const ob_tensor *a, const ob_tensor *b,
-                             double beta, ob_tensor *c) {
+static void cpu_batched_gemm(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
+                             const ob_tensor *b, double beta, ob_tensor *c) {
+    (void)ctx;
     int64_t a_rows = a->shape[a->ndim - 2], a_cols = last_dim(a);
     int64_t m = trans_a ? a_cols : a_rows, k = trans_a ? a_rows : a_cols;
     int64_t n = trans_b ? b->shape[b->ndim - 2] : last_dim(b);
@@ -326,11 +358,14 @@ static void cpu_swap_middle_axes(int64_t outer, int64_t d1, int64_t d2, int64_t 
     BY_DTYPE(src, k_swap_middle_axes, outer, d1, d2, inner, src->data, dst->data, accumulate);
 }
 
-static const ob_backend cpu_backend = {
+const ob_backend ob_cpu_backend = {
     .name = "cpu",
     .alloc = cpu_alloc,
     .release = cpu_release,
     .zero = cpu_zero,
+    .upload = cpu_transfer,
+    .download = cpu_transfer,
+    .synchronize = cpu_synchronize,
     .fill = cpu_fill,
     .copy = cpu_copy,
     .scale = cpu_scale,
@@ -380,8 +415,3 @@ static const ob_backend cpu_backend = {
     .masked_softmax_backward = cpu_masked_softmax_backward,
     .swap_middle_axes = cpu_swap_middle_axes,
 };
-
-const ob_backend *ob_backend_get(ob_device device) {
-    /* Only the CPU table exists until the CUDA back end lands. */
-    return device == OB_CPU ? &cpu_backend : NULL;
-}

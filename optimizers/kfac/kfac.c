@@ -131,8 +131,9 @@ ob_kfac *ob_kfac_new(ob_ctx *ctx, ob_params *params, ob_comm *comm, const ob_kfa
     int n = kfac->assignment.n_slots;
     kfac->slots = calloc((size_t)(n ? n : 1), sizeof *kfac->slots);
     /* The counters are bookkeeping, not factors: kfac_factors then holds
-     * exactly the factor bytes `optbench plan` predicts. */
-    kfac->updates = ob_tensor_new(ctx, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(2));
+     * exactly the factor bytes `optbench plan` predicts. The host reads them
+     * every step, so they stay there on any device. */
+    kfac->updates = ob_tensor_new_on(ctx, OB_CPU, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(2));
     bool ok = kfac->slots && kfac->updates;
     for (int i = 0; ok && i < n; i++) {
         slot_state *s = &kfac->slots[i];

@@ -136,8 +136,8 @@ int ob_kfac_batch_factors(ob_ctx *ctx, const ob_kfac_layer *l, ob_tensor *a_batc
     /* Under loss scaling the captured gradient carries a factor s: G would
      * carry s^2, so it is divided out here (KAISA does the same with AMP). */
     double grad_scale = l->layer->captured_grad_scale > 0 ? l->layer->captured_grad_scale : 1.0;
-    backend->syrk(scale, a, 0.0, a_batch);
-    backend->syrk(scale / (grad_scale * grad_scale), dy, 0.0, g_batch);
+    backend->syrk(ctx, scale, a, 0.0, a_batch);
+    backend->syrk(ctx, scale / (grad_scale * grad_scale), dy, 0.0, g_batch);
     return 0;
 }
 
@@ -218,11 +218,11 @@ int ob_kfac_precondition_eigen_outer(ob_ctx *ctx, const ob_tensor *q_g, const ob
     ob_tensor *both = ob_tensor_temp(ctx, OB_MEM_WORKSPACE, dtype, OB_SHAPE(g_dim, a_dim));
     if (!left || !both) return 1;
     const ob_backend *backend = ob_backend_of(grad);
-    backend->gemm(true, false, 1.0, q_g, grad, 0.0, left);  /* Q_G^T grad */
-    backend->gemm(false, false, 1.0, left, q_a, 0.0, both); /* (Q_G^T grad) Q_A, the eigenbasis */
+    backend->gemm(ctx, true, false, 1.0, q_g, grad, 0.0, left);  /* Q_G^T grad */
+    backend->gemm(ctx, false, false, 1.0, left, q_a, 0.0, both); /* (Q_G^T grad) Q_A, the eigenbasis */
     backend->mul(both, outer, both);
-    backend->gemm(false, false, 1.0, q_g, both, 0.0, left); /* back: Q_G (...) */
-    backend->gemm(false, true, 1.0, left, q_a, 0.0, out);   /* (...) Q_A^T */
+    backend->gemm(ctx, false, false, 1.0, q_g, both, 0.0, left); /* back: Q_G (...) */
+    backend->gemm(ctx, false, true, 1.0, left, q_a, 0.0, out);   /* (...) Q_A^T */
     return 0;
 }
 
@@ -256,8 +256,8 @@ int ob_kfac_precondition_inverse(ob_ctx *ctx, const ob_tensor *g_inv, const ob_t
     ob_tensor *left = ob_tensor_temp(ctx, OB_MEM_WORKSPACE, dtype, OB_SHAPE(g_dim, a_dim));
     if (!left) return 1;
     const ob_backend *backend = ob_backend_of(grad);
-    backend->gemm(false, false, 1.0, g_inv, grad, 0.0, left);
-    backend->gemm(false, false, 1.0, left, a_inv, 0.0, out);
+    backend->gemm(ctx, false, false, 1.0, g_inv, grad, 0.0, left);
+    backend->gemm(ctx, false, false, 1.0, left, a_inv, 0.0, out);
     return 0;
 }
 

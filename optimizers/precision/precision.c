@@ -270,7 +270,7 @@ ob_precision *ob_precision_new(ob_ctx *ctx, const ob_precision_config *config, o
         ob_precision_free(ctx, p, NULL);
         return NULL;
     }
-    p->state = ob_tensor_new(ctx, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(3 + p->n_layers));
+    p->state = ob_tensor_new_on(ctx, OB_CPU, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(3 + p->n_layers));
     if (!p->state) {
         snprintf(err, err_len, "precision: %s", ob_ctx_error(ctx));
         ob_precision_free(ctx, p, NULL);

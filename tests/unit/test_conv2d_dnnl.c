@@ -130,7 +130,7 @@ static results backend_run(ob_ctx *ctx, const ob_conv2d_geom *g, const operands 
     dw.data = r.dw;
     dbias.data = r.dbias;
     const ob_backend *backend = ob_backend_of(o->x);
-    int64_t scratch_elements = backend->conv2d_workspace_elements(g, OB_F32, OB_CONV2D_BACKWARD);
+    int64_t scratch_elements = backend->conv2d_workspace_elements(ctx, g, OB_F32, OB_CONV2D_BACKWARD);
     ob_tensor *scratch = ob_tensor_temp(ctx, OB_MEM_WORKSPACE, OB_F32, OB_SHAPE(scratch_elements));
     int status = scratch ? backend->conv2d_forward(ctx, g, o->x, o->w, o->bias, &y, NULL) : 1;
     if (status == 0)
@@ -190,7 +190,7 @@ int main(void) {
     const ob_backend *cpu = ob_backend_get(OB_CPU);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ob_conv2d_geom g = case_geom(&cases[i]);
-        check(cpu->conv2d_workspace_elements(&g, OB_F32, OB_CONV2D_FORWARD) == 0,
+        check(cpu->conv2d_workspace_elements(ctx, &g, OB_F32, OB_CONV2D_FORWARD) == 0,
               "oneDNN's forward wants no column matrix");
         test_case(ctx, &cases[i]);
     }

@@ -413,7 +413,7 @@ static void test_gemm(ob_ctx *ctx, ob_dtype dtype, double tolerance) {
                         sum += get(a, ta ? p * m + i : i * k + p) * get(b, tb ? j * k + p : p * n + j);
                     want[i * n + j] = alpha * sum + beta * get(c, i * n + j);
                 }
-            ob_backend_of(a)->gemm(ta, tb, alpha, a, b, beta, c);
+            ob_backend_of(a)->gemm(ctx, ta, tb, alpha, a, b, beta, c);
             char what[120];
             snprintf(what, sizeof what, "%s gemm trans_a %d trans_b %d", ob_dtype_name(dtype), ta, tb);
             check_error(relative_error(c, want, m * n), tolerance, what);
@@ -439,7 +439,7 @@ static void test_syrk(ob_ctx *ctx, ob_dtype dtype, double tolerance) {
             for (int64_t r = 0; r < rows; r++) sum += get(x, r * n + i) * get(x, r * n + j);
             want[i * n + j] = alpha * sum + beta * get(c, i * n + j);
         }
-    ob_backend_of(x)->syrk(alpha, x, beta, c);
+    ob_backend_of(x)->syrk(ctx, alpha, x, beta, c);
     char what[120];
     snprintf(what, sizeof what, "%s syrk of a 4-d x, both triangles", ob_dtype_name(dtype));
     check_error(relative_error(c, want, n * n), tolerance, what);
