@@ -1,11 +1,12 @@
 /* The pieces of attention that are not GEMMs: the softmax over the keys a
  * padding mask leaves, and the head transposes. Scores are
  * [batch, rows_per_batch, keys] (rows_per_batch = heads * queries), the key
- * mask [batch, keys] with nonzero = a real token. <tgmath.h> makes exp the
- * float function in the float instantiation. */
-#include <tgmath.h>
+ * mask [batch, keys] with nonzero = a real token. exp is OB_EXP
+ * (fast_math.h): a vectorised polynomial in the float instantiation. */
+#include <math.h>
 
 #include "nn/cpu/real.h"
+#include "nn/cpu/fast_math.h"
 #include "nn/cpu/kernels.h"
 
 /* p_j = exp(s_j - max) / sum_k exp(s_k - max) over the unmasked keys, and
@@ -20,13 +21,21 @@ void OB_FN(k_masked_softmax_forward)(int64_t batch, int64_t rows_per_batch, int6
         const ob_real *s = scores + row * keys;
         ob_real *p = probs + row * keys;
         ob_real max = -INFINITY, sum = 0;
-        for (int64_t j = 0; j < keys; j++)
-            if (mask[j] && s[j] > max) max = s[j];
+#pragma omp simd reduction(max : max)
+        for (int64_t j = 0; j < keys; j++) max = mask[j] && s[j] > max ? s[j] : max;
+        /* A masked key's score counts as -inf, so exp gives it 0; choosing the
+         * score (not the exp) keeps the loop free of branches around
+         * arithmetic, which vectorises. A fully masked row shifts by 0, not by
+         * -inf (-inf - -inf would be NaN). */
+        ob_real shift = max == -INFINITY ? 0 : max;
+#pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < keys; j++) {
-            p[j] = mask[j] ? exp(s[j] - max) : 0;
+            ob_real score = mask[j] ? s[j] : -INFINITY;
+            p[j] = OB_EXP(score - shift);
             sum += p[j];
         }
         ob_real inverse = sum > 0 ? 1 / sum : 0;
+#pragma omp simd
         for (int64_t j = 0; j < keys; j++) p[j] *= inverse;
     }
 }
@@ -39,6 +48,7 @@ void OB_FN(k_masked_softmax_backward)(int64_t rows, int64_t keys, const ob_real 
     for (int64_t row = 0; row < rows; row++) {
         const ob_real *p = probs + row * keys, *dp = dprobs + row * keys;
         ob_real dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < keys; j++) dot += p[j] * dp[j];
 #pragma omp simd
         for (int64_t j = 0; j < keys; j++) dscores[row * keys + j] += p[j] * (dp[j] - dot);

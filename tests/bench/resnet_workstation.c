@@ -14,6 +14,7 @@
 #include "harness/ob_clock.h"
 #include "nn/ob_tape.h"
 #include "optimizers/ob_optimizer.h"
+#include "tests/bench/bench_common.h"
 #include "workloads/ob_workload.h"
 
 #ifndef OB_SOURCE_DIR
@@ -24,16 +25,6 @@ typedef struct {
     int threads, batch, warmup, steps;
     bool torch;
 } bench_options;
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *values, int n) {
-    qsort(values, (size_t)n, sizeof *values, compare_doubles);
-    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 /* Median seconds per optbench training step, or a negative value on error. */
 static double optbench_step_seconds(const bench_options *o, int64_t *peak_bytes) {
@@ -64,7 +55,7 @@ static double optbench_step_seconds(const bench_options *o, int64_t *peak_bytes)
         ob_ctx_step_reset(ctx);
         if (step >= o->warmup) times[step - o->warmup] = ob_now() - started;
     }
-    double seconds = median(times, o->steps);
+    double seconds = bench_median(times, o->steps);
     *peak_bytes = ob_mem_peak_total(ctx);
     free(times);
     ob_optimizer_free(ctx, optimizer);
@@ -80,38 +71,17 @@ static double torch_images_per_second(const bench_options *o, char *version, siz
              "/usr/bin/python3 %s/tests/bench/torch_resnet_workstation.py --threads %d --batch %d "
              "--warmup %d --steps %d",
              OB_SOURCE_DIR, o->threads, o->batch, o->warmup, o->steps);
-    FILE *pipe = popen(command, "r");
-    if (!pipe) return -1;
-    char line[512];
-    double images_per_s = -1;
-    while (fgets(line, sizeof line, pipe)) {
-        const char *field = strstr(line, "torch_img_per_s=");
-        if (field) images_per_s = atof(field + strlen("torch_img_per_s="));
-        const char *torch_version = strstr(line, "torch=");
-        if (torch_version) snprintf(version, version_len, "%s", torch_version + strlen("torch="));
-    }
-    version[strcspn(version, "\n")] = '\0';
-    return pclose(pipe) == 0 ? images_per_s : -1;
+    char last_line[1024];
+    if (bench_run_peer(command, last_line, sizeof last_line)) return -1;
+    bench_field_text(last_line, "torch=", version, version_len);
+    return bench_field_number(last_line, "torch_img_per_s=");
 }
 
 static int parse_options(int argc, char **argv, bench_options *o) {
-    for (int i = 1; i < argc; i++) {
-        int *target = strcmp(argv[i], "--threads") == 0 ? &o->threads
-                      : strcmp(argv[i], "--batch") == 0 ? &o->batch
-                      : strcmp(argv[i], "--warmup") == 0 ? &o->warmup
-                      : strcmp(argv[i], "--steps") == 0 ? &o->steps
-                                                         : NULL;
-        if (strcmp(argv[i], "--no-torch") == 0) {
-            o->torch = false;
-        } else if (target && i + 1 < argc && atoi(argv[i + 1]) > 0) {
-            *target = atoi(argv[++i]);
-        } else {
-            fprintf(stderr, "resnet_workstation: bad argument %s (expected --threads/--batch/--warmup/--steps N"
-                            " or --no-torch)\n", argv[i]);
-            return 2;
-        }
-    }
-    return 0;
+    const bench_int_option ints[] = {
+        {"--threads", &o->threads}, {"--batch", &o->batch}, {"--warmup", &o->warmup}, {"--steps", &o->steps}};
+    const bench_flag_option flags[] = {{"--no-torch", &o->torch, false}};
+    return bench_parse_options(argc, argv, "resnet_workstation", ints, 4, flags, 1);
 }
 
 int main(int argc, char **argv) {

@@ -13,11 +13,12 @@ The last line is machine-readable:
 import argparse
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_bench_common import setup_torch, time_training_steps
 
 EXPECTED_PARAMS = 1_483_898  # DESIGN.md section 3, ResNet-50 workstation
 
@@ -84,9 +85,7 @@ def main():
     if args.threads < 1 or args.batch < 1 or args.steps < 1 or args.warmup < 0:
         sys.exit("torch_resnet_workstation: --threads, --batch and --steps must be >= 1, --warmup >= 0")
 
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
-    torch.manual_seed(args.seed)
+    setup_torch(args.threads, args.seed)
 
     model = ResNetWorkstation()
     n_params = sum(p.numel() for p in model.parameters())
@@ -101,20 +100,7 @@ def main():
     x = torch.randn(args.batch, 1, 32, 32).to(memory_format=fmt)
     labels = torch.randint(0, 10, (args.batch,))
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), labels)
-        loss.backward()
-        opt.step()
-        return loss.item()  # .item() also makes sure the step has finished
-
-    for _ in range(args.warmup):
-        step()
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times, _ = time_training_steps(lambda: F.cross_entropy(model(x), labels), opt, args.warmup, args.steps)
 
     # The median is robust to the odd step slowed by the OS.
     median = statistics.median(times)
