@@ -53,14 +53,16 @@ static const char *const full_settings[] = {
     "run.optimizer=lamb", "schedule.kind=polynomial", "schedule.power=0.5", "lamb.lr=6e-3",
     "lamb.weight_decay=0.01", "kfac.skip_layers=embeddings.*,cls.*,pooler.*", NULL};
 
-/* The target is provisional, to be set from measured reference runs: 0.30
- * is a masked-LM accuracy a 4-layer model should pass within the budget on
- * an 8192-token dictionary corpus (20 LAMB steps already reach 0.09), so
- * that runs can compare times to it until then. 16384 training sequences
- * (512 steps, about 2.5 s each on 2 loaded cores) keep a run in minutes
- * on dict-gcide's 1.2 million; 1024 evaluation sequences, about 25 s. */
+/* The target, 0.15, comes from three reference runs of this preset with
+ * its optimizer (LAMB, seeds 1-3, 1 thread, commit f3e7098, README): their
+ * final masked-LM accuracies were 0.160, 0.160 and 0.154, so 0.15 is the
+ * largest 0.01 step every reference seed reaches within the budget (at
+ * epoch 0.75, 0.75 and 1.00), as MLPerf sets targets its references meet.
+ * 16384 training sequences (512 steps, about 2.5 s each on 2 loaded cores)
+ * keep a run in minutes on dict-gcide's 1.2 million; 1024 evaluation
+ * sequences, about 25 s. */
 static const char *const workstation_settings[] = {
-    "run.batch_size=32", "run.epochs=1", "run.eval_every=0.25", "run.target=0.30", "run.optimizer=lamb",
+    "run.batch_size=32", "run.epochs=1", "run.eval_every=0.25", "run.target=0.15", "run.optimizer=lamb",
     "data.train_limit=16384", "data.eval_limit=1024",
     "schedule.kind=polynomial", "schedule.power=1", "schedule.warmup_epochs=0.05", "lamb.lr=2e-3",
     "adamw.lr=5e-4", "kfac.skip_layers=embeddings.*,cls.*,pooler.*", NULL};
