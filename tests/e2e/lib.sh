@@ -29,5 +29,17 @@ check() { # check "description" command...
   fi
 }
 
+# expect_rejected "description" "stderr pattern (ERE)" command...: the
+# bad-input rule, exit code 2 and one line on stderr that names the thing.
+expect_rejected() {
+  local what=$1 pattern=$2
+  shift 2
+  "$@" > stdout.txt 2> stderr.txt
+  local code=$?
+  check "$what: exit code 2 (got $code)" test "$code" -eq 2
+  check "$what: one line on stderr" test "$(wc -l < stderr.txt)" -eq 1
+  check "$what: message names it ($pattern)" grep -qE -e "$pattern" stderr.txt
+}
+
 # Smoke runs are short: few steps, 2 threads.
 smoke() { "$OPTBENCH" run --workload resnet50 --preset smoke --optimizer sgd --threads 2 "$@"; }

@@ -9,11 +9,7 @@ expect_bad() {
   local what=$1 pattern=$2
   shift 2
   rm -f out.h5
-  smoke --out out.h5 --max-steps 2 "$@" > stdout.txt 2> stderr.txt
-  local code=$?
-  check "$what: exit code 2" test "$code" -eq 2
-  check "$what: one line on stderr" test "$(wc -l < stderr.txt)" -eq 1
-  check "$what: message names it ($pattern)" grep -qE -e "$pattern" stderr.txt
+  expect_rejected "$what" "$pattern" smoke --out out.h5 --max-steps 2 "$@"
   check "$what: no output file" test ! -e out.h5
 }
 
