@@ -8,13 +8,13 @@
 #include "harness/ob_grad_sync.h"
 #include "harness/ob_kfac_options.h"
 #include "harness/ob_run_options.h"
+#include "nn/ob_ctx.h"
 #include "nn/ob_layers.h"
 #include "optimizers/kfac/ob_kfac.h"
 #include "optimizers/ob_optimizer.h"
 #include "workloads/ob_workload.h"
 
 #define ELEMENT_BYTES 4 /* fp32 parameters, gradients and K-FAC state */
-#define BN_REDUCE_BLOCK 512 /* channels per synchronized batch-norm all-reduce (nn/cpu/k_batchnorm.c) */
 #define MIB (1024.0 * 1024.0)
 #define MB 1e6
 
@@ -76,7 +76,7 @@ static double decomposition_work(const ob_kfac_assignment *assignment, int rank)
 /* Synchronized batch-norm's traffic per step. Each batch-norm layer
  * all-reduces in forward (sums of x - shift and of its square) and again in
  * backward (sums of dy and of dy (x - mean)), one F64 all-reduce per block of
- * up to BN_REDUCE_BLOCK channels: the block's two per-channel sums and the
+ * up to OB_BATCHNORM_REDUCE_CHANNELS channels: the block's two per-channel sums and the
  * row count, 2 width + 1 values. Over a layer of C channels in B blocks:
  * 2 (2 C + B) doubles a step. */
 static double batchnorm_bytes_per_step(const ob_params *params) {
@@ -85,7 +85,7 @@ static double batchnorm_bytes_per_step(const ob_params *params) {
         const ob_layer *layer = ob_params_layer_at(params, i);
         if (layer->type != OB_LAYER_BATCHNORM) continue;
         int64_t channels = ((const ob_batchnorm_layer *)layer)->weight->shape[0];
-        int64_t blocks = (channels + BN_REDUCE_BLOCK - 1) / BN_REDUCE_BLOCK;
+        int64_t blocks = (channels + OB_BATCHNORM_REDUCE_CHANNELS - 1) / OB_BATCHNORM_REDUCE_CHANNELS;
         values += 2.0 * (double)(2 * channels + blocks);
     }
     return values * (double)sizeof(double);

@@ -92,6 +92,10 @@ typedef struct {
     int (*sum)(double *values, int64_t n, void *user);
     void *user;
 } ob_batchnorm_reduce;
+/* Every back end reduces in blocks of this many channels: one `sum` call
+ * of 2 width + 1 doubles (two per-channel sums and the row count) per
+ * block, in forward and in backward; `optbench plan` counts the same. */
+#define OB_BATCHNORM_REDUCE_CHANNELS 512
 void ob_ctx_set_batchnorm_reduce(ob_ctx *ctx, const ob_batchnorm_reduce *reduce);
 /* NULL when batch-norm statistics are local. */
 const ob_batchnorm_reduce *ob_ctx_batchnorm_reduce(const ob_ctx *ctx);

@@ -27,7 +27,7 @@
 #include "nn/cpu/real.h"
 #include "nn/cpu/kernels.h"
 
-#define BN_BLOCK 512
+#define BN_BLOCK OB_BATCHNORM_REDUCE_CHANNELS
 
 static int64_t block_width(int64_t channels, int64_t first) {
     return channels - first < BN_BLOCK ? channels - first : BN_BLOCK;

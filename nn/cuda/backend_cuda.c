@@ -143,18 +143,18 @@ static void cuda_im2col(const ob_conv2d_geom *g, const ob_tensor *x, ob_tensor *
 static int64_t bn_channels(const ob_tensor *x) { return x->shape[x->ndim - 1]; }
 
 /* Synchronized batch-norm: the per-channel sums and row counts in `stats`
- * go to the host, are added over ranks by `reduce` in blocks of 512
- * channels (one call of 2 width + 1 values each, as nn/cpu/k_batchnorm.c
+ * go to the host, are added over ranks by `reduce` in blocks of
+ * OB_BATCHNORM_REDUCE_CHANNELS channels (one call of 2 width + 1 values each, as nn/cpu/k_batchnorm.c
  * makes them) and come back. */
-#define BN_REDUCE_BLOCK 512
 static int bn_reduce_stats(ob_ctx *ctx, const ob_batchnorm_reduce *reduce, int64_t channels, double *stats) {
     size_t slot_bytes = (size_t)channels * sizeof(double);
     double *host = ob_arena_alloc(ctx, OB_CUDA_BN_STATS * slot_bytes, OB_MEM_WORKSPACE);
     if (!host || cuda_download(ctx, host, stats, OB_CUDA_BN_STATS * slot_bytes)) return 1;
     double *sum = host, *sum_sq = host + channels, *rows = host + 3 * channels;
-    for (int64_t first = 0; first < channels; first += BN_REDUCE_BLOCK) {
-        int64_t width = channels - first < BN_REDUCE_BLOCK ? channels - first : BN_REDUCE_BLOCK;
-        double packed[2 * BN_REDUCE_BLOCK + 1];
+    for (int64_t first = 0; first < channels; first += OB_BATCHNORM_REDUCE_CHANNELS) {
+        int64_t width = channels - first;
+        if (width > OB_BATCHNORM_REDUCE_CHANNELS) width = OB_BATCHNORM_REDUCE_CHANNELS;
+        double packed[2 * OB_BATCHNORM_REDUCE_CHANNELS + 1];
         for (int64_t c = 0; c < width; c++) {
             packed[c] = sum[first + c];
             packed[width + c] = sum_sq[first + c];
