@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/ob_backend.h"
+#include "nn/ob_philox.h"
 #ifdef OB_WITH_DNNL
 #include "nn/cpu/dnnl_conv.h"
 #endif
@@ -321,14 +322,12 @@ static void cpu_tanh_forward(const ob_tensor *x, ob_tensor *y) {
 static void cpu_tanh_backward(const ob_tensor *y, const ob_tensor *dy, ob_tensor *dx) {
     BY_DTYPE(y, k_tanh_backward, y->numel, y->data, dy->data, dx->data);
 }
-/* Kept when a 32-bit word is >= threshold = p 2^32 (rounded, at most
- * 2^32 - 1): P(keep) = 1 - p to within 2^-32. */
+/* Kept when a 32-bit word is >= ob_philox_threshold(p), the rule the CUDA
+ * kernel shares: P(keep) = 1 - p to within 2^-32. */
 static void cpu_dropout(const ob_rng_stream *stream, uint64_t first_word, double p, const ob_tensor *x,
                         ob_tensor *y, bool accumulate) {
-    double scaled = ldexp(p, 32) + 0.5;
-    uint32_t threshold = scaled >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)scaled;
-    BY_DTYPE(x, k_dropout, x->numel, stream, first_word, threshold, 1.0 / (1.0 - p), x->data, y->data,
-             accumulate);
+    BY_DTYPE(x, k_dropout, x->numel, stream, first_word, ob_philox_threshold(p), 1.0 / (1.0 - p), x->data,
+             y->data, accumulate);
 }
 /* Matrices in a batched operand: the product of all dims but the last two. */
 static int64_t matrix_count(const ob_tensor *t) {
