@@ -194,20 +194,34 @@ static const ob_checkpoint_tensor *find_tensor(const ob_checkpoint_tensor *tenso
     return NULL;
 }
 
-/* Copies every stored tensor into its namesake; counts the matches. */
-static int restore_tensors(cursor *c, int rank, const ob_checkpoint_tensor *tensors, int n_tensors,
-                           const char *path, char *err, size_t err_len) {
+/* How stored tensors meet the listed ones: a resume restores exactly the
+ * run's state (every stored tensor of this rank must be listed); weights
+ * take what is listed from any run, per-rank tensors from rank 0's copy. */
+typedef enum { RESTORE_STATE, RESTORE_WEIGHTS } restore_mode;
+
+/* The name a stored tensor is listed under, or NULL to skip it. */
+static const char *listed_name(const char *name, int rank, restore_mode mode) {
+    if (mode == RESTORE_STATE) return other_ranks_tensor(name, rank) ? NULL : name;
+    int stored_rank, length = 0;
+    if (sscanf(name, RANK_PREFIX "%d/%n", &stored_rank, &length) != 1 || length == 0) return name;
+    return stored_rank == 0 ? name + length : NULL;
+}
+
+/* Copies stored tensors into their listed namesakes; every listed one must be found. */
+static int restore_tensors(cursor *c, int rank, restore_mode mode, const ob_checkpoint_tensor *tensors,
+                           int n_tensors, const char *path, char *err, size_t err_len) {
     uint64_t stored = take_u64(c);
     int matched = 0;
     for (uint64_t i = 0; i < stored && !c->overrun; i++) {
         char *name = take_string(c);
         uint64_t dtype = take_u64(c), numel = take_u64(c);
-        if (name && other_ranks_tensor(name, rank) && dtype < OB_DTYPE_COUNT) {
+        const char *as = name ? listed_name(name, rank, mode) : NULL;
+        const ob_checkpoint_tensor *target = as ? find_tensor(tensors, n_tensors, as) : NULL;
+        if (name && dtype < OB_DTYPE_COUNT && (!as || (!target && mode == RESTORE_WEIGHTS))) {
             take(c, numel * ob_dtype_size((ob_dtype)dtype));
             free(name);
             continue;
         }
-        const ob_checkpoint_tensor *target = name ? find_tensor(tensors, n_tensors, name) : NULL;
         bool fits = target && (uint64_t)target->tensor->dtype == dtype &&
                     (uint64_t)target->tensor->numel == numel;
         const void *bytes = fits ? take(c, ob_tensor_bytes(target->tensor)) : NULL;
@@ -222,7 +236,8 @@ static int restore_tensors(cursor *c, int rank, const ob_checkpoint_tensor *tens
         free(name);
     }
     if (matched != n_tensors) {
-        snprintf(err, err_len, "checkpoint %s: holds %d of this run's %d tensors", path, matched, n_tensors);
+        snprintf(err, err_len, "checkpoint %s: holds %d of this run's %d %s", path, matched, n_tensors,
+                 mode == RESTORE_STATE ? "tensors" : "weights");
         return 2;
     }
     return 0;
@@ -266,7 +281,25 @@ int ob_checkpoint_load(const char *path, int rank, int world_size, ob_checkpoint
     if (rc) return rc;
     cursor c = {data, length, sizeof magic, false};
     rc = take_state(&c, world_size, state, path, err, err_len);
-    if (!rc) rc = restore_tensors(&c, rank, tensors, n_tensors, path, err, err_len);
+    if (!rc) rc = restore_tensors(&c, rank, RESTORE_STATE, tensors, n_tensors, path, err, err_len);
+    free(data);
+    return rc;
+}
+
+int ob_checkpoint_load_weights(const char *path, const ob_checkpoint_tensor *tensors, int n_tensors, char *err,
+                               size_t err_len) {
+    unsigned char *data;
+    size_t length;
+    int rc = read_verified(path, &data, &length, err, err_len);
+    if (rc) return rc;
+    cursor c = {data, length, sizeof magic, false};
+    ob_checkpoint_state state;
+    free(take_string(&c));
+    if (!take(&c, sizeof state)) {
+        snprintf(err, err_len, "checkpoint %s: truncated", path);
+        rc = 2;
+    }
+    if (!rc) rc = restore_tensors(&c, 0, RESTORE_WEIGHTS, tensors, n_tensors, path, err, err_len);
     free(data);
     return rc;
 }

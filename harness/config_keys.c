@@ -61,6 +61,10 @@ static const ob_config_key config_keys[] = {
      .help = "checkpoint interval in optimizer steps; 0 = no checkpoints"},
     {.key = "run.checkpoint_path", .type = OB_CFG_STRING, .default_value = "",
      .help = "path of the checkpoint file; empty = optbench run's default path"},
+    {.key = "run.init_from", .type = OB_CFG_STRING, .default_value = "",
+     .help = "checkpoint whose model parameters and buffers this run starts from (any run, any world "
+             "size; BERT phase 2 from phase 1); the optimizer, schedule and step start fresh; empty = the "
+             "workload's initialisation"},
     {.key = "run.resume", .type = OB_CFG_STRING, .default_value = "",
      .help = "checkpoint file to resume from (parameters, optimizer state, RNG counters, clocks); "
              "empty = start fresh"},
@@ -86,6 +90,19 @@ static const ob_config_key config_keys[] = {
      .help = "train on only the first N training samples; 0 = the whole set"},
     {.key = "data.eval_limit", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = INFINITY,
      .help = "evaluate on only the first N evaluation samples; 0 = the whole set"},
+    {.key = "data.train_files", .type = OB_CFG_STRING, .default_value = "train_*.h5",
+     .help = "BERT: the training shards, a glob pattern in data.dir (an absolute pattern stands alone), "
+             "read as one list in sorted order and shuffled every epoch (shard order, then rows within "
+             "each shard); NVIDIA/MLPerf shards: e.g. part_*.hdf5"},
+    {.key = "data.eval_files", .type = OB_CFG_STRING, .default_value = "eval.h5",
+     .help = "BERT: the evaluation shards, a glob pattern in data.dir (an absolute pattern stands alone), "
+             "read in sorted order"},
+    {.key = "data.seq_len", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = 65536,
+     .help = "BERT: tokens per sequence (128 in phase 1, 512 in phase 2); synthetic data is made this "
+             "long and shards must be; 0 = synthetic 128, shards any length up to the model's positions"},
+    {.key = "data.max_pred", .type = OB_CFG_INT, .default_value = "0", .min = 0, .max = 65536,
+     .help = "BERT: masked predictions per sequence (20 in phase 1, 80 in phase 2); synthetic data "
+             "makes this many and shards must hold this many; 0 = synthetic 20, shards any"},
 
     /* model: architecture-level training choices */
     {.key = "model.label_smoothing", .type = OB_CFG_FLOAT, .default_value = "0", .min = 0, .max = 1,

@@ -47,5 +47,14 @@ int ob_checkpoint_check_world(const char *path, int world_size, char *err, size_
  * and problem (another world size included). */
 int ob_checkpoint_load(const char *path, int rank, int world_size, ob_checkpoint_state *state,
                        const ob_checkpoint_tensor *tensors, int n_tensors, char *err, size_t err_len);
+/* Copies only the listed tensors (a model's parameters and buffers) from a
+ * checkpoint of any run and world size, by name; a tensor stored per rank
+ * comes from rank 0's copy; everything else in the file (optimizer and
+ * K-FAC state, clocks, config) is left: a run that starts from another
+ * run's weights (BERT phase 2 from phase 1). Returns 0, or 2 with one line
+ * when the file is bad or a listed tensor is missing or of another dtype
+ * or size. */
+int ob_checkpoint_load_weights(const char *path, const ob_checkpoint_tensor *tensors, int n_tensors, char *err,
+                               size_t err_len);
 
 #endif

@@ -352,6 +352,30 @@ static int load_checkpoint(run_state *r, const char *path, ob_checkpoint_state *
     return rc;
 }
 
+/* run.init_from: the model's parameters and buffers from another run's
+ * checkpoint (BERT phase 2 starts from phase 1's weights); the optimizer
+ * and everything else start fresh. */
+static int init_weights(run_state *r) {
+    const char *path = ob_config_get_str(r->config, "run.init_from");
+    if (!path[0]) return 0;
+    ob_params *params = r->workload->params(r->work);
+    int n_params = ob_params_count(params), total = n_params + ob_params_buffer_count(params);
+    ob_checkpoint_tensor *weights = malloc((size_t)(total + 1) * sizeof *weights);
+    if (!weights) return fail(r, 1, "%s", "out of memory");
+    for (int i = 0; i < total; i++) {
+        if (i < n_params) {
+            ob_param *p = ob_params_at(params, i);
+            weights[i] = (ob_checkpoint_tensor){p->name, p->value};
+        } else {
+            ob_buffer *b = ob_params_buffer_at(params, i - n_params);
+            weights[i] = (ob_checkpoint_tensor){b->name, b->value};
+        }
+    }
+    int rc = ob_checkpoint_load_weights(path, weights, total, r->err, r->err_len);
+    free(weights);
+    return rc;
+}
+
 /* ---- the step and the evaluation ---- */
 
 /* The mean over ranks of each rank's mean loss: the global batch's loss,
@@ -696,6 +720,7 @@ static int setup(run_state *r, const char *resume_path) {
     /* Everything that can reject the input comes before the output file is
      * touched, so a bad option never costs an existing file (--force). */
     if (!rc) rc = create_workload(r);
+    if (!rc && !resume_path) rc = init_weights(r);
     if (!rc) plan_steps(r);
     if (!rc) rc = create_optimizer(r);
     if (!rc) rc = create_schedule(r);

@@ -24,6 +24,12 @@ typedef struct {
     const char *preset;
     const char *data_dir; /* "" = the preset's location; "synthetic" = random inputs */
     int64_t train_limit, eval_limit; /* 0 = whole set */
+    /* BERT shards: glob patterns in data_dir (absolute: alone) */
+    const char *train_files, *eval_files;
+    /* BERT: tokens and masked predictions per sequence; synthetic data
+     * uses them, shards must match them; 0 = synthetic 128 and 20, shards
+     * any */
+    int seq_len, max_pred;
     bool augment, hflip;
     int crop_padding;
     int data_workers; /* decode threads of streaming readers (ImageNet folders) */

@@ -6,7 +6,9 @@
 # DP-KFAC (each layer's factors live on its owner alone), and batch-norm
 # with local statistics (each rank's running statistics differ, and each
 # rank evaluates its shard with its own). The checkpoint stores those per
-# rank (rank<r>/...), so a resume on another rank count is refused.
+# rank (rank<r>/...), so a resume on another rank count is refused; a
+# 1-rank run may still start from its weights (run.init_from), taking the
+# per-rank batch-norm statistics from rank 0.
 source "$(dirname "$0")/../e2e/lib.sh"
 
 MPIRUN=(mpirun -q -np 2 --oversubscribe)
@@ -44,3 +46,13 @@ resume_case() {
 resume_case memopt --precond kfac --set kfac.grad_worker_frac=0.5
 resume_case dpkfac --precond dp-kfac
 
+# run.init_from the 2-rank checkpoint on 1 rank: with batch-norm momentum 0
+# the step leaves the running statistics as loaded, so the new checkpoint
+# holds rank 0's, not rank 1's (which differ).
+"$OPTBENCH" run --workload resnet50 --preset smoke --optimizer sgd --threads 1 --max-steps 1 --checkpoint-every 1 \
+  --set run.init_from=memopt-part.h5.ckpt --set model.bn_momentum=0 --out init-one.h5 > init-one.out 2>&1
+check "init_from a 2-rank checkpoint on 1 rank runs" test -s init-one.h5.ckpt
+check "  rank 0's and rank 1's statistics differ" bash -c \
+  "[ \"\$($CKPT memopt-part.h5.ckpt rank0/bn1.running_mean)\" != \"\$($CKPT memopt-part.h5.ckpt rank1/bn1.running_mean)\" ]"
+check "  the 1-rank run holds rank 0's" bash -c \
+  "[ \"\$($CKPT memopt-part.h5.ckpt rank0/bn1.running_mean)\" = \"\$($CKPT init-one.h5.ckpt bn1.running_mean)\" ]"

@@ -9,11 +9,12 @@
 #include "nn/ob_ops.h"
 #include "nn/ob_rng.h"
 #include "workloads/bert/ob_bert_model.h"
-#include "workloads/bert/ob_bert_shard.h"
+#include "workloads/bert/ob_bert_shard_set.h"
 #include "workloads/bert/ob_wordpiece.h"
 #include "workloads/ob_workload.h"
 
 #define WORKSTATION_DIR "data/bert-workstation"
+/* Phase 1 of BERT pretraining; phase 2 is 512 and 80 (data.seq_len, data.max_pred). */
 #define SYNTHETIC_SEQ 128
 #define SYNTHETIC_MAX_PRED 20
 #define SPECIAL_TOKENS 5 /* [PAD] [UNK] [CLS] [SEP] [MASK]: synthetic ids start after them */
@@ -88,10 +89,11 @@ typedef struct {
     ob_tensor *input_ids, *input_mask, *segment_ids, *positions, *labels, *next_sentence;
 } batch_tensors;
 
-/* Where rows come from: a shard, or (shard NULL) the synthetic generator. */
+/* Where rows come from: shards, or (shards NULL) the synthetic generator. */
 typedef struct {
-    ob_bert_shard *shard;
+    ob_bert_shard_set *shards;
     int64_t rows;
+    bool shuffled; /* training: every epoch in its own order */
     uint64_t salt; /* synthetic: tells the training rows from the evaluation ones */
 } row_source;
 
@@ -164,32 +166,52 @@ static void synthetic_row(const ob_workload_run *run, uint64_t salt, int64_t r, 
     b->next_sentence_labels[slot] = (int32_t)(ob_rng_u32(&stream, draw + (uint64_t)max_pred) & 1);
 }
 
-static int read_rows(const ob_workload_run *run, const row_source *source, int64_t start, int64_t n,
+/* Positions [start, start + n) of the source's order in `epoch`. */
+static int read_rows(const ob_workload_run *run, const row_source *source, int64_t epoch, int64_t start, int64_t n,
                      batch_tensors *t, char *err, size_t err_len) {
     ob_bert_batch b = batch_view(t);
-    if (source->shard) return ob_bert_shard_read(source->shard, start, n, &b, err, err_len);
+    if (source->shards)
+        return ob_bert_shard_set_read(source->shards, source->shuffled, run->options.seed, epoch, start, n, &b, err,
+                                      err_len);
     for (int64_t i = 0; i < n; i++) synthetic_row(run, source->salt, start + i, &b, i);
     return 0;
 }
 
-static int64_t limited(int64_t rows, int64_t limit) { return limit > 0 && limit < rows ? limit : rows; }
-
-static int open_shard(const char *dir, const char *file, int64_t limit, row_source *source, char *err,
-                      size_t err_len) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    int rc = ob_bert_shard_open(path, &source->shard, err, err_len);
-    if (rc == 0) source->rows = limited(ob_bert_shard_rows(source->shard), limit);
+static int open_shards(const char *dir, const char *pattern, int64_t limit, row_source *source, char *err,
+                       size_t err_len) {
+    int rc = ob_bert_shard_set_open(dir, pattern, limit, &source->shards, err, err_len);
+    if (rc == 0) source->rows = ob_bert_shard_set_rows(source->shards);
     return rc;
 }
 
-/* The shards' sizes must agree with each other and fit the model. */
+/* A shard set's lengths against data.seq_len / data.max_pred when set. */
+static int check_lengths(const ob_workload_options *o, const char *what, const ob_bert_shard_set *set, char *err,
+                         size_t err_len) {
+    int seq_len = ob_bert_shard_set_seq_len(set), max_pred = ob_bert_shard_set_max_pred(set);
+    if ((o->seq_len && seq_len != o->seq_len) || (o->max_pred && max_pred != o->max_pred)) {
+        snprintf(err, err_len,
+                 "data.dir: the %s shards hold sequences of %d tokens with %d predictions; data.seq_len and "
+                 "data.max_pred ask for %d and %d (0 = any)",
+                 what, seq_len, max_pred, o->seq_len, o->max_pred);
+        return 2;
+    }
+    return 0;
+}
+
+/* The shards' sizes must agree with each other, with data.seq_len and
+ * data.max_pred, and fit the model. */
 static int check_shapes(ob_workload_run *run, char *err, size_t err_len) {
-    run->seq_len = ob_bert_shard_seq_len(run->train.shard);
-    run->max_pred = ob_bert_shard_max_pred(run->train.shard);
-    if (ob_bert_shard_seq_len(run->eval.shard) != run->seq_len ||
-        ob_bert_shard_max_pred(run->eval.shard) != run->max_pred) {
-        snprintf(err, err_len, "data.dir: eval.h5 has other sequence or prediction lengths than train_000.h5");
+    int rc = check_lengths(&run->options, "training", run->train.shards, err, err_len);
+    if (!rc) rc = check_lengths(&run->options, "evaluation", run->eval.shards, err, err_len);
+    if (rc) return rc;
+    run->seq_len = ob_bert_shard_set_seq_len(run->train.shards);
+    run->max_pred = ob_bert_shard_set_max_pred(run->train.shards);
+    if (ob_bert_shard_set_seq_len(run->eval.shards) != run->seq_len ||
+        ob_bert_shard_set_max_pred(run->eval.shards) != run->max_pred) {
+        snprintf(err, err_len,
+                 "data.dir: the evaluation shards (%s) hold other sequence or prediction lengths than the "
+                 "training shards (%s)",
+                 run->options.eval_files, run->options.train_files);
         return 2;
     }
     if (run->seq_len > run->config.max_positions) {
@@ -215,15 +237,20 @@ static int load_data(ob_workload_run *run, char *err, size_t err_len) {
     const ob_workload_options *o = &run->options;
     bool full = strcmp(o->preset, "full") == 0;
     if (strcmp(o->data_dir, "synthetic") == 0) {
-        run->seq_len = SYNTHETIC_SEQ;
-        run->max_pred = SYNTHETIC_MAX_PRED;
+        run->seq_len = o->seq_len ? o->seq_len : SYNTHETIC_SEQ;
+        run->max_pred = o->max_pred ? o->max_pred : SYNTHETIC_MAX_PRED;
+        if (run->seq_len > run->config.max_positions) {
+            snprintf(err, err_len, "data.seq_len: %d tokens, more than the preset's %d positions", run->seq_len,
+                     run->config.max_positions);
+            return 2;
+        }
         run->train = (row_source){.rows = o->train_limit ? o->train_limit : 8 * o->global_batch, .salt = 0};
         run->eval = (row_source){.rows = o->eval_limit ? o->eval_limit : 2 * o->global_batch, .salt = 1};
         return 0;
     }
     if (full && !o->data_dir[0]) {
         snprintf(err, err_len, "data.dir: the full preset has no default location; pass --data DIR with "
-                               "train_000.h5 and eval.h5 (or --data synthetic)");
+                               "the shards data.train_files and data.eval_files name (or --data synthetic)");
         return 2;
     }
     if (!o->data_dir[0] && access(WORKSTATION_DIR "/vocab.txt", R_OK) != 0) {
@@ -233,8 +260,9 @@ static int load_data(ob_workload_run *run, char *err, size_t err_len) {
     }
     const char *dir = o->data_dir[0] ? o->data_dir : WORKSTATION_DIR;
     int rc = full ? 0 : read_vocab_size(dir, &run->config, err, err_len);
-    if (rc == 0) rc = open_shard(dir, "train_000.h5", o->train_limit, &run->train, err, err_len);
-    if (rc == 0) rc = open_shard(dir, "eval.h5", o->eval_limit, &run->eval, err, err_len);
+    if (rc == 0) rc = open_shards(dir, o->train_files, o->train_limit, &run->train, err, err_len);
+    if (rc == 0) rc = open_shards(dir, o->eval_files, o->eval_limit, &run->eval, err, err_len);
+    run->train.shuffled = true;
     return rc ? rc : check_shapes(run, err, err_len);
 }
 
@@ -242,8 +270,8 @@ static void bert_destroy(ob_ctx *ctx, ob_workload_run *run) {
     if (!run) return;
     free_batch(ctx, &run->batch);
     free_batch(ctx, &run->eval_batch);
-    ob_bert_shard_close(run->train.shard);
-    ob_bert_shard_close(run->eval.shard);
+    ob_bert_shard_set_close(run->train.shards);
+    ob_bert_shard_set_close(run->eval.shards);
     ob_bert_model_free(run->model);
     ob_params_free(ctx, run->params);
     free(run);
@@ -302,14 +330,14 @@ static int64_t bert_batches_per_epoch(const ob_workload_run *run) {
     return run->train.rows / run->options.global_batch;
 }
 
-/* Global batch b is rows [b B, (b + 1) B) of the shard (which optbench data
- * bert writes shuffled); this rank reads its B / ranks of them. */
+/* Global batch b is positions [b B, (b + 1) B) of the epoch's order of the
+ * training shards (ob_bert_shard_set); this rank reads its B / ranks of them. */
 static int bert_load_batch(ob_workload_run *run, int64_t epoch, int64_t batch_index, char *err, size_t err_len) {
     const ob_workload_options *o = &run->options;
     int64_t local = o->global_batch / o->world_size;
     run->step = (uint64_t)(epoch * bert_batches_per_epoch(run) + batch_index);
-    return read_rows(run, &run->train, batch_index * o->global_batch + o->rank * local, local, &run->batch, err,
-                     err_len);
+    return read_rows(run, &run->train, epoch, batch_index * o->global_batch + o->rank * local, local, &run->batch,
+                     err, err_len);
 }
 
 /* Model inputs over the first `rows` rows of t; views live in *views. */
@@ -381,7 +409,7 @@ static int bert_evaluate(ob_ctx *ctx, ob_workload_run *run, ob_eval_result *out,
     int rc = 0;
     for (int64_t first = start; first < end && rc == 0; first += eval_batch) {
         int64_t n = end - first < eval_batch ? end - first : eval_batch;
-        rc = read_rows(run, &run->eval, first, n, &run->eval_batch, err, err_len);
+        rc = read_rows(run, &run->eval, 0, first, n, &run->eval_batch, err, err_len);
         if (rc == 0 && evaluate_batch(ctx, run, n, out)) {
             snprintf(err, err_len, "evaluation failed: %s", ob_ctx_error(ctx));
             rc = 1;

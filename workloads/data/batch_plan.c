@@ -20,23 +20,24 @@ void ob_eval_shard(int64_t samples, int rank, int world_size, int64_t *start, in
     *count = base + (rank < larger);
 }
 
-/* Fisher-Yates from the identity: step i swaps position i with one drawn
- * uniformly from [0, i] by index i of the epoch's stream. */
+void ob_shuffle_indices(int64_t *items, int64_t n, const ob_rng_stream *stream, uint64_t first_index) {
+    for (int64_t i = 0; i < n; i++) items[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = ob_rng_below(stream, first_index + (uint64_t)i, (uint32_t)(i + 1));
+        int64_t swapped = items[i];
+        items[i] = items[j];
+        items[j] = swapped;
+    }
+}
+
 const int64_t *ob_epoch_order_get(ob_epoch_order *order, uint64_t seed, int64_t epoch) {
     if (order->valid && order->seed == seed && order->epoch == epoch) return order->sample_at;
     ob_rng_stream stream = ob_rng_stream_make(seed, OB_RNG_SHUFFLE, 0, (uint64_t)epoch);
-    int64_t *sample_at = order->sample_at, n = order->samples;
-    for (int64_t i = 0; i < n; i++) sample_at[i] = i;
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = ob_rng_below(&stream, (uint64_t)i, (uint32_t)(i + 1));
-        int64_t swapped = sample_at[i];
-        sample_at[i] = sample_at[j];
-        sample_at[j] = swapped;
-    }
+    ob_shuffle_indices(order->sample_at, order->samples, &stream, 0);
     order->valid = true;
     order->seed = seed;
     order->epoch = epoch;
-    return sample_at;
+    return order->sample_at;
 }
 
 int ob_train_request_check(int64_t samples, int64_t epoch, int64_t batch_index, int64_t global_batch,

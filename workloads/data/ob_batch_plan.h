@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/ob_rng.h"
 #include "nn/ob_tensor.h"
 
 /* ob_rng streams take steps below 2^40; the step is the epoch. */
@@ -27,6 +28,12 @@ int64_t ob_batches_per_epoch(int64_t samples, int64_t global_batch);
  * near-equal shards, the first (samples % world_size) one sample larger; a
  * rank outside the world gets an empty shard. */
 void ob_eval_shard(int64_t samples, int rank, int world_size, int64_t *start, int64_t *count);
+
+/* items = a uniform permutation of [0, n), by Fisher-Yates from the
+ * identity: step i (from n - 1 down) swaps item i with one drawn from
+ * [0, i] by index first_index + i of the stream. Disjoint index ranges of
+ * one stream give independent permutations. n < 2^32. */
+void ob_shuffle_indices(int64_t *items, int64_t n, const ob_rng_stream *stream, uint64_t first_index);
 
 /* The shuffled order of one epoch: sample_at[position] = training index.
  * It is recomputed only when (seed, epoch) changes, so one epoch's batches
