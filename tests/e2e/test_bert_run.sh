@@ -3,7 +3,8 @@
 # tests/data/bert_corpus.txt, then 30 smoke steps with LAMB and with AdamW
 # over both, each reducing the masked-LM loss (mean of the last 5 logged
 # losses below the first 5's) and writing a complete schema-v1 file with the
-# masked-LM and NSP accuracies; an epoch covers both shards; a run starts
+# masked-LM and NSP accuracies; an epoch covers both shards; K-FAC takes
+# the encoder's Linear layers and skips the rest; a run starts
 # from another run's checkpoint with run.init_from; synthetic sequences of data.seq_len; bad --data, a pattern that
 # matches no shard and shards of other lengths than data.seq_len exit 2
 # with one line.
@@ -63,6 +64,17 @@ expect_rejected "shards of another length than data.seq_len" \
   bert --optimizer lamb --max-steps 2 --set data.seq_len=128 --out wronglength.h5
 expect_rejected "synthetic sequences longer than the model's positions" "data.seq_len: 512 tokens, more than the preset's 128 positions" \
   bert --optimizer lamb --max-steps 2 --data synthetic --set data.seq_len=512 --out toolong.h5
+
+# K-FAC on BERT as KAISA ran it: the encoder's Linear layers only (6 per
+# layer: query, key, value, attention output, intermediate, output), the
+# embeddings, pooler and heads skipped by the preset's kfac.skip_layers. The
+# checkpoint names each K-FAC layer's factors.
+kfac_layers() { strings "$1" | sed -n 's/^kfac\.\(.*\)\.A$/\1/p' | sort -u; }
+check "lamb + K-FAC: 4 smoke steps with a checkpoint" \
+  bert --optimizer lamb --precond kfac --max-steps 4 --checkpoint-every 4 --out kfac.h5
+ENCODER_LINEAR='^encoder\.layer\.[01]\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$'
+check "  12 K-FAC layers, all encoder Linear layers" test "$(kfac_layers kfac.h5.ckpt | grep -cE "$ENCODER_LINEAR")" -eq 12
+check "  nothing else (embeddings, pooler, heads)" test "$(kfac_layers kfac.h5.ckpt | wc -l)" -eq 12
 
 # run.init_from: a "phase 2" starts from a "phase 1" checkpoint's weights.
 # With lr 1e-12 its one step moves nothing visible, so its evaluation loss
