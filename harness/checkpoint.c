@@ -243,7 +243,8 @@ static int restore_tensors(cursor *c, int rank, restore_mode mode, const ob_chec
     return 0;
 }
 
-/* Reads the state after the config; leaves c at the first tensor. */
+/* Reads the state after the config; leaves c at the first tensor.
+ * world_size 0: a run of any size wrote it. */
 static int take_state(cursor *c, int world_size, ob_checkpoint_state *state, const char *path, char *err,
                       size_t err_len) {
     free(take_string(c));
@@ -253,7 +254,7 @@ static int take_state(cursor *c, int world_size, ob_checkpoint_state *state, con
         return 2;
     }
     memcpy(state, stored_state, sizeof *state);
-    if (state->world_size != world_size) {
+    if (world_size > 0 && state->world_size != world_size) {
         snprintf(err, err_len, "checkpoint %s: written by a run of %d rank(s); resume it with as many, not %d",
                  path, state->world_size, world_size);
         return 2;
@@ -261,27 +262,38 @@ static int take_state(cursor *c, int world_size, ob_checkpoint_state *state, con
     return 0;
 }
 
+/* The verified file in *data (the caller frees it) with c at its first
+ * tensor and its state in *state. */
+static int open_checkpoint(const char *path, int world_size, ob_checkpoint_state *state, unsigned char **data,
+                           cursor *c, char *err, size_t err_len) {
+    size_t length;
+    int rc = read_verified(path, data, &length, err, err_len);
+    if (rc) return rc;
+    *c = (cursor){*data, length, sizeof magic, false};
+    rc = take_state(c, world_size, state, path, err, err_len);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
 int ob_checkpoint_check_world(const char *path, int world_size, char *err, size_t err_len) {
     unsigned char *data;
-    size_t length;
-    int rc = read_verified(path, &data, &length, err, err_len);
-    if (rc) return rc;
-    cursor c = {data, length, sizeof magic, false};
+    cursor c;
     ob_checkpoint_state state;
-    rc = take_state(&c, world_size, &state, path, err, err_len);
-    free(data);
+    int rc = open_checkpoint(path, world_size, &state, &data, &c, err, err_len);
+    if (!rc) free(data);
     return rc;
 }
 
 int ob_checkpoint_load(const char *path, int rank, int world_size, ob_checkpoint_state *state,
                        const ob_checkpoint_tensor *tensors, int n_tensors, char *err, size_t err_len) {
     unsigned char *data;
-    size_t length;
-    int rc = read_verified(path, &data, &length, err, err_len);
+    cursor c;
+    int rc = open_checkpoint(path, world_size, state, &data, &c, err, err_len);
     if (rc) return rc;
-    cursor c = {data, length, sizeof magic, false};
-    rc = take_state(&c, world_size, state, path, err, err_len);
-    if (!rc) rc = restore_tensors(&c, rank, RESTORE_STATE, tensors, n_tensors, path, err, err_len);
+    rc = restore_tensors(&c, rank, RESTORE_STATE, tensors, n_tensors, path, err, err_len);
     free(data);
     return rc;
 }
@@ -289,17 +301,11 @@ int ob_checkpoint_load(const char *path, int rank, int world_size, ob_checkpoint
 int ob_checkpoint_load_weights(const char *path, const ob_checkpoint_tensor *tensors, int n_tensors, char *err,
                                size_t err_len) {
     unsigned char *data;
-    size_t length;
-    int rc = read_verified(path, &data, &length, err, err_len);
-    if (rc) return rc;
-    cursor c = {data, length, sizeof magic, false};
+    cursor c;
     ob_checkpoint_state state;
-    free(take_string(&c));
-    if (!take(&c, sizeof state)) {
-        snprintf(err, err_len, "checkpoint %s: truncated", path);
-        rc = 2;
-    }
-    if (!rc) rc = restore_tensors(&c, 0, RESTORE_WEIGHTS, tensors, n_tensors, path, err, err_len);
+    int rc = open_checkpoint(path, 0, &state, &data, &c, err, err_len);
+    if (rc) return rc;
+    rc = restore_tensors(&c, 0, RESTORE_WEIGHTS, tensors, n_tensors, path, err, err_len);
     free(data);
     return rc;
 }
