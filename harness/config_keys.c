@@ -255,6 +255,12 @@ static const ob_config_key config_keys[] = {
      .help = "all-reduce only the upper triangle of each (symmetric) factor"},
     {.key = "kfac.skip_layers", .type = OB_CFG_STRING, .default_value = "",
      .help = "comma-separated name patterns (fnmatch, e.g. fc,layer1.*) of layers K-FAC leaves alone"},
+    {.key = "kfac.factor_dtype", .type = OB_CFG_ENUM, .default_value = "fp32", .choices = "fp32|fp16|bf16",
+     .help = "what the running factors A and G are kept in: fp16 or bf16 halve their memory (rounded to "
+             "nearest even after each update, computed in fp32); CPU only"},
+    {.key = "kfac.inv_dtype", .type = OB_CFG_ENUM, .default_value = "fp32", .choices = "fp32|fp16|bf16",
+     .help = "what the inverses (eigen: Q, d and the outer divisor) are kept and broadcast in: fp16 or bf16 "
+             "halve their memory and their broadcasts; CPU only"},
 
     /* precision: the policy of run.precision (optimizers/precision/ob_precision.h) */
     {.key = "precision.exempt", .type = OB_CFG_STRING, .default_value = "auto",

@@ -32,6 +32,11 @@ static int read_piecewise(const ob_config *cfg, const char *key, bool whole, ob_
     return 0;
 }
 
+/* fp16 / bf16: kept narrow; fp32 (the only other choice): the parameters' dtype. */
+static ob_dtype storage_dtype(const char *name) {
+    return strcmp(name, "fp16") == 0 ? OB_F16 : strcmp(name, "bf16") == 0 ? OB_BF16 : OB_F32;
+}
+
 int ob_kfac_options_from_config(const ob_config *cfg, ob_kfac_config *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
     out->variant = strcmp(ob_config_get_str(cfg, "run.precond"), "dp-kfac") == 0 ? OB_KFAC_DP : OB_KFAC_KAISA;
@@ -44,6 +49,8 @@ int ob_kfac_options_from_config(const ob_config *cfg, ob_kfac_config *out, char 
     out->eigen_outer = ob_config_get_bool(cfg, "kfac.eigen_outer");
     out->symmetric_comm = ob_config_get_bool(cfg, "kfac.symmetric_comm");
     out->skip_layers = ob_config_get_str(cfg, "kfac.skip_layers");
+    out->factor_dtype = storage_dtype(ob_config_get_str(cfg, "kfac.factor_dtype"));
+    out->inverse_dtype = storage_dtype(ob_config_get_str(cfg, "kfac.inv_dtype"));
     int rc = read_piecewise(cfg, "kfac.damping", false, &out->damping, err, err_len);
     if (!rc) rc = read_piecewise(cfg, "kfac.factor_decay", false, &out->factor_decay, err, err_len);
     if (!rc) rc = read_piecewise(cfg, "kfac.factor_update_steps", true, &out->factor_update_steps, err, err_len);

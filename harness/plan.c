@@ -21,6 +21,7 @@
 /* What one rank holds (bytes) and moves (bytes per step, or over the run). */
 typedef struct {
     double params, grads, optimizer_state, kfac_factors, kfac_inverses, comm_buffers;
+    double kfac_scratch; /* wide copies of narrow K-FAC state (workspace, at most) */
     double decomposition_n3; /* sum of n^3 over the factors this rank decomposes */
     double grads_comm, batchnorm_comm, factors_comm, inverses_comm, precond_comm;
     double update_comm; /* one step on which factors and inverses both update */
@@ -39,7 +40,8 @@ typedef struct {
 } plan_base;
 
 static double total_memory(const rank_plan *p) {
-    return p->params + p->grads + p->optimizer_state + p->kfac_factors + p->kfac_inverses + p->comm_buffers;
+    return p->params + p->grads + p->optimizer_state + p->kfac_factors + p->kfac_inverses + p->kfac_scratch +
+           p->comm_buffers;
 }
 
 /* Overrides the config's K-FAC variant and fraction by a named strategy. */
@@ -123,6 +125,7 @@ static int plan_world(const plan_base *base, const char *strategy, int world, ra
         rank_plan *p = &plans[r];
         p->kfac_factors = (double)cost.factor_bytes;
         p->kfac_inverses = (double)cost.inverse_bytes;
+        p->kfac_scratch = (double)cost.wide_scratch_bytes;
         p->decomposition_n3 = decomposition_work(&assignment, r);
         p->factors_comm = (double)cost.factor_comm_bytes * factor_updates;
         p->inverses_comm = (double)cost.inverse_comm_bytes * inverse_updates;
@@ -151,7 +154,7 @@ static void print_header(const plan_base *base) {
     const char *unit = base->options->steps > 0 ? "over the run" : "per step";
     if (base->options->csv) {
         printf("strategy,ranks,rank,grad_workers,params_bytes,grads_bytes,optimizer_state_bytes,"
-               "kfac_factors_bytes,kfac_inverses_bytes,comm_buffers_bytes,total_bytes,decomposition_n3,"
+               "kfac_factors_bytes,kfac_inverses_bytes,kfac_scratch_bytes,comm_buffers_bytes,total_bytes,decomposition_n3,"
                "grads_comm_bytes,batchnorm_comm_bytes,factors_comm_bytes,inverses_comm_bytes,precond_comm_bytes,"
                "update_comm_bytes\n");
         return;
@@ -160,33 +163,35 @@ static void print_header(const plan_base *base) {
            ob_config_get_str(c, "run.preset"), ob_config_get_str(c, "run.optimizer"),
            ob_config_get_str(c, "run.precond"), (long long)ob_config_get_int(c, "run.batch_size"));
     if (base->kfac)
-        printf("K-FAC: %s method, factors every %g steps, inverses every %g steps, assignment by %s; "
-               "communication %s%s.\n\n",
+        printf("K-FAC: %s method, factors every %g steps (stored %s), inverses every %g steps (stored %s), "
+               "assignment by %s; communication %s%s.\n\n",
                base->kfac_config.method == OB_KFAC_EIGEN ? "eigen" : "inverse",
                ob_kfac_piecewise_at(&base->kfac_config.factor_update_steps, 0),
+               ob_config_get_str(c, "kfac.factor_dtype"),
                ob_kfac_piecewise_at(&base->kfac_config.inv_update_steps, 0),
+               ob_config_get_str(c, "kfac.inv_dtype"),
                base->kfac_config.cost == OB_KFAC_COST_COMPUTE ? "compute (n^3)" : "memory (n^2)", unit,
                base->options->per_rank ? "" : "; each column is its maximum over the ranks");
     printf("| strategy | ranks | %s | grad workers | params | grads | optimizer state | K-FAC factors | "
-           "K-FAC inverses | comm buffers | total MiB | eigen work (G n^3) | grads MB | batchnorm MB | factors MB | "
+           "K-FAC inverses | K-FAC scratch | comm buffers | total MiB | eigen work (G n^3) | grads MB | batchnorm MB | factors MB | "
            "inverses MB | precond grads MB | MB per K-FAC update step |\n",
            base->options->per_rank ? "rank" : "rank (max)");
-    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 static void print_row(const plan_base *base, const char *strategy, int world, const char *rank, int workers,
                       const rank_plan *p) {
     if (base->options->csv) {
-        printf("%s,%d,%s,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", strategy,
+        printf("%s,%d,%s,%d,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f\n", strategy,
                world, rank, workers, p->params, p->grads, p->optimizer_state, p->kfac_factors, p->kfac_inverses,
-               p->comm_buffers, total_memory(p), p->decomposition_n3, p->grads_comm, p->batchnorm_comm,
+               p->kfac_scratch, p->comm_buffers, total_memory(p), p->decomposition_n3, p->grads_comm, p->batchnorm_comm,
                p->factors_comm, p->inverses_comm, p->precond_comm, p->update_comm);
         return;
     }
-    printf("| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | "
+    printf("| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | "
            "%.1f | %.1f | %.1f |\n",
            strategy, world, rank, workers, p->params / MIB, p->grads / MIB, p->optimizer_state / MIB,
-           p->kfac_factors / MIB, p->kfac_inverses / MIB, p->comm_buffers / MIB, total_memory(p) / MIB,
+           p->kfac_factors / MIB, p->kfac_inverses / MIB, p->kfac_scratch / MIB, p->comm_buffers / MIB, total_memory(p) / MIB,
            p->decomposition_n3 / 1e9, p->grads_comm / MB, p->batchnorm_comm / MB, p->factors_comm / MB,
            p->inverses_comm / MB, p->precond_comm / MB, p->update_comm / MB);
 }

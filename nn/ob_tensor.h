@@ -18,7 +18,11 @@
 
 #define OB_MAX_DIMS 6
 
-typedef enum { OB_F32 = 0, OB_F64, OB_I32, OB_U8, OB_DTYPE_COUNT } ob_dtype;
+/* OB_F16 (binary16) and OB_BF16 (bfloat16) are storage formats: no op
+ * computes in them; state that is kept narrow (K-FAC's kfac.factor_dtype
+ * and kfac.inv_dtype) is widened to the parameters' dtype to be used. The
+ * numbering is the checkpoint's dtype code: new dtypes go at the end. */
+typedef enum { OB_F32 = 0, OB_F64, OB_I32, OB_U8, OB_F16, OB_BF16, OB_DTYPE_COUNT } ob_dtype;
 typedef enum { OB_CPU = 0, OB_CUDA, OB_DEVICE_COUNT } ob_device;
 
 typedef enum {

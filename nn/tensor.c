@@ -1,7 +1,7 @@
 #include "nn/ob_tensor.h"
 
-static const size_t dtype_sizes[OB_DTYPE_COUNT] = {4, 8, 4, 1};
-static const char *const dtype_names[OB_DTYPE_COUNT] = {"f32", "f64", "i32", "u8"};
+static const size_t dtype_sizes[OB_DTYPE_COUNT] = {4, 8, 4, 1, 2, 2};
+static const char *const dtype_names[OB_DTYPE_COUNT] = {"f32", "f64", "i32", "u8", "f16", "bf16"};
 static const char *const category_names[OB_MEM_CATEGORY_COUNT] = {
     "params",     "grads",     "optimizer_state", "kfac_factors", "kfac_inverses",
     "activations", "workspace", "comm_buffers",    "data"};

@@ -183,16 +183,20 @@ static double now_seconds(void) {
 
 /* The checks every collective shares. blocks is how many count-sized blocks
  * the largest buffer holds (size for allgather's recv and reduce_scatter's
- * send, else 1), so that its byte size is known to fit in int64. */
+ * send, else 1), so that its byte size is known to fit in int64; sums: a
+ * reduction, which the storage formats f16 and bf16 cannot take. */
 static int check_args(ob_comm *comm, const char *fn, const void *a, const void *b, int64_t count,
-                      int64_t blocks, ob_dtype dtype, ob_comm_category category) {
+                      int64_t blocks, ob_dtype dtype, ob_comm_category category, bool sums) {
     if ((unsigned)category >= OB_COMM_CATEGORY_COUNT) {
         ob_comm_set_error(comm, "%s: category %d is not an ob_comm_category", fn, (int)category);
         return 1;
     }
-    if (dtype != OB_F32 && dtype != OB_F64 && dtype != OB_I32) {
-        ob_comm_set_error(comm, "%s: dtype %s is not supported (f32, f64 or i32)", fn,
-                          (unsigned)dtype < OB_DTYPE_COUNT ? ob_dtype_name(dtype) : "(invalid)");
+    /* f16 and bf16 are storage formats: moved (broadcast, all-gather), never summed */
+    bool moved_only = dtype == OB_F16 || dtype == OB_BF16;
+    if ((dtype != OB_F32 && dtype != OB_F64 && dtype != OB_I32 && !moved_only) || (moved_only && sums)) {
+        ob_comm_set_error(comm, "%s: dtype %s is not supported (f32, f64 or i32%s)", fn,
+                          (unsigned)dtype < OB_DTYPE_COUNT ? ob_dtype_name(dtype) : "(invalid)",
+                          sums ? "" : "; f16 and bf16 are moved too");
         return 1;
     }
     if (count < 0) {
@@ -223,7 +227,7 @@ static void record(ob_comm *comm, ob_comm_op op, ob_comm_category category, int6
 /* Sum and max share checks, dispatch and counting; fn names the public call. */
 static int allreduce(ob_comm *comm, const char *fn, void *buffer, int64_t count, ob_dtype dtype,
                      ob_comm_reduction reduction, ob_comm_category category) {
-    if (check_args(comm, fn, buffer, buffer, count, 1, dtype, category)) return 1;
+    if (check_args(comm, fn, buffer, buffer, count, 1, dtype, category, true)) return 1;
     double started = now_seconds();
     if (comm->ops->allreduce(comm, buffer, count, dtype, reduction)) return 1;
     record(comm, OB_COMM_ALLREDUCE, category, count * (int64_t)ob_dtype_size(dtype), started);
@@ -241,7 +245,7 @@ int ob_comm_allreduce_max(ob_comm *comm, void *buffer, int64_t count, ob_dtype d
 int ob_comm_broadcast(ob_comm *comm, void *buffer, int64_t count, ob_dtype dtype, int root,
                       ob_comm_category category) {
     const char *fn = "ob_comm_broadcast";
-    if (check_args(comm, fn, buffer, buffer, count, 1, dtype, category)) return 1;
+    if (check_args(comm, fn, buffer, buffer, count, 1, dtype, category, false)) return 1;
     if (root < 0 || root >= comm->size) {
         ob_comm_set_error(comm, "%s: root %d is not a rank of this communicator (size %d)", fn, root, comm->size);
         return 1;
@@ -254,7 +258,7 @@ int ob_comm_broadcast(ob_comm *comm, void *buffer, int64_t count, ob_dtype dtype
 
 int ob_comm_allgather(ob_comm *comm, const void *send, void *recv, int64_t count, ob_dtype dtype,
                       ob_comm_category category) {
-    if (check_args(comm, "ob_comm_allgather", send, recv, count, comm->size, dtype, category)) return 1;
+    if (check_args(comm, "ob_comm_allgather", send, recv, count, comm->size, dtype, category, false)) return 1;
     double started = now_seconds();
     if (comm->ops->allgather(comm, send, recv, count, dtype)) return 1;
     record(comm, OB_COMM_ALLGATHER, category, comm->size * count * (int64_t)ob_dtype_size(dtype), started);
@@ -263,7 +267,8 @@ int ob_comm_allgather(ob_comm *comm, const void *send, void *recv, int64_t count
 
 int ob_comm_reduce_scatter_sum(ob_comm *comm, const void *send, void *recv, int64_t count, ob_dtype dtype,
                                ob_comm_category category) {
-    if (check_args(comm, "ob_comm_reduce_scatter_sum", send, recv, count, comm->size, dtype, category)) return 1;
+    if (check_args(comm, "ob_comm_reduce_scatter_sum", send, recv, count, comm->size, dtype, category, true))
+        return 1;
     double started = now_seconds();
     if (comm->ops->reduce_scatter_sum(comm, send, recv, count, dtype)) return 1;
     record(comm, OB_COMM_REDUCE_SCATTER, category, comm->size * count * (int64_t)ob_dtype_size(dtype), started);

@@ -35,7 +35,9 @@ static MPI_Datatype mpi_type(ob_dtype dtype) {
     switch (dtype) {
     case OB_F32: return MPI_FLOAT;
     case OB_F64: return MPI_DOUBLE;
-    default: return MPI_INT32_T; /* comm.c lets only F32, F64 and I32 through */
+    case OB_F16:
+    case OB_BF16: return MPI_UINT16_T; /* moved, never summed (comm.c) */
+    default: return MPI_INT32_T; /* comm.c lets only these and I32 through */
     }
 }
 

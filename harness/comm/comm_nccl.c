@@ -105,7 +105,9 @@ static ncclDataType_t nccl_type(ob_dtype dtype) {
     switch (dtype) {
     case OB_F32: return ncclFloat32;
     case OB_F64: return ncclFloat64;
-    default: return ncclInt32; /* comm.c lets only F32, F64 and I32 through */
+    case OB_F16: return ncclFloat16;
+    case OB_BF16: return ncclBfloat16;
+    default: return ncclInt32; /* comm.c lets only these and I32 through */
     }
 }
 

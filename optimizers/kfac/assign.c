@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "optimizers/kfac/kfac_layer.h"
+#include "optimizers/kfac/kfac_storage.h"
 #include "optimizers/kfac/ob_kfac.h"
 
 double ob_kfac_piecewise_at(const ob_kfac_piecewise *p, double epoch) {
@@ -173,25 +174,56 @@ static int64_t inverse_elements(const ob_kfac_config *config, const ob_kfac_slot
     return a * a + a + g * g + g + (config->eigen_outer ? a * g : 0);
 }
 
+static void at_least(int64_t *held, int64_t elements) {
+    if (elements > *held) *held = elements;
+}
+
+void ob_kfac_scratch_elements(const ob_kfac_config *config, const ob_kfac_assignment *assignment, int rank,
+                              int64_t elements[OB_KFAC_WIDE_BUFFERS]) {
+    memset(elements, 0, OB_KFAC_WIDE_BUFFERS * sizeof *elements);
+    if (!ob_kfac_is_narrow(config->factor_dtype) && !ob_kfac_is_narrow(config->inverse_dtype)) return;
+    bool eigen = config->method == OB_KFAC_EIGEN, dp = assignment->variant == OB_KFAC_DP;
+    for (int i = 0; i < assignment->n_slots; i++) {
+        const ob_kfac_slot *s = &assignment->slots[i];
+        if (!dp || ob_kfac_is_grad_worker(assignment, s, rank)) {
+            int64_t a = s->a_dim, g = s->g_dim, dim = a > g ? a : g;
+            at_least(&elements[0], dim * dim);
+            at_least(&elements[1], dim * dim);
+            if (eigen) {
+                at_least(&elements[2], config->eigen_outer ? g * a : dim);
+                if (!config->eigen_outer) at_least(&elements[3], a);
+            } else if (dp) {
+                at_least(&elements[2], a * a);
+                at_least(&elements[3], g * g);
+            }
+        }
+    }
+}
+
 ob_kfac_rank_cost ob_kfac_rank_cost_of(const ob_kfac_config *config, const ob_kfac_assignment *assignment,
                                        int rank, size_t element_size) {
     ob_kfac_rank_cost cost = {0};
     int world = assignment->world_size, workers = assignment->grad_workers;
     int64_t es = (int64_t)element_size;
+    int64_t factor_es = ob_kfac_is_narrow(config->factor_dtype) ? 2 : es;
+    int64_t inverse_es = ob_kfac_is_narrow(config->inverse_dtype) ? 2 : es;
     bool kaisa = assignment->variant == OB_KFAC_KAISA;
+    int64_t scratch[OB_KFAC_WIDE_BUFFERS];
+    ob_kfac_scratch_elements(config, assignment, rank, scratch);
+    for (int i = 0; i < OB_KFAC_WIDE_BUFFERS; i++) cost.wide_scratch_bytes += scratch[i] * es;
     for (int i = 0; i < assignment->n_slots; i++) {
         const ob_kfac_slot *s = &assignment->slots[i];
         int64_t a = s->a_dim, g = s->g_dim;
         bool worker = ob_kfac_is_grad_worker(assignment, s, rank);
-        if (kaisa || worker) cost.factor_bytes += (a * a + g * g) * es;
-        if (worker) cost.inverse_bytes += inverse_elements(config, s) * es;
+        if (kaisa || worker) cost.factor_bytes += (a * a + g * g) * factor_es;
+        if (worker) cost.inverse_bytes += inverse_elements(config, s) * inverse_es;
         if (kaisa && world > 1) {
             cost.factor_comm_bytes += (factor_comm_elements(config, a) + factor_comm_elements(config, g)) * es;
             cost.factor_comm_calls += 2;
         }
         if (kaisa && worker && workers > 1) {
             bool eigen = config->method == OB_KFAC_EIGEN;
-            cost.inverse_comm_bytes += (a * a + g * g + (eigen ? a + g : 0)) * es;
+            cost.inverse_comm_bytes += (a * a + g * g + (eigen ? a + g : 0)) * inverse_es;
             cost.inverse_comm_calls += eigen ? 4 : 2;
         }
         /* The preconditioned gradient reaches the ranks that did not compute

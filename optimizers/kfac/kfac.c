@@ -11,6 +11,7 @@
 
 #include "nn/ob_backend.h"
 #include "optimizers/kfac/kfac_layer.h"
+#include "optimizers/kfac/kfac_storage.h"
 #include "optimizers/kfac/ob_kfac.h"
 
 typedef struct {
@@ -28,6 +29,7 @@ struct ob_kfac {
     ob_params *params;
     ob_comm *world, *worker_group, *receiver_group; /* groups: KAISA with more than one rank */
     ob_kfac_config config;
+    ob_kfac_wide_scratch scratch; /* wide copies of state kept in fp16 / bf16 */
     ob_kfac_assignment assignment;
     int64_t steps_per_epoch;
     int rank, world_size;
@@ -54,14 +56,24 @@ static double phase_end(ob_kfac *kfac, ob_kfac_phase phase, double started) {
 
 /* ---- construction ---- */
 
+/* What factors (or inverses) are kept in: narrow as configured, else the parameters' dtype. */
+static ob_dtype stored_dtype(const ob_kfac *kfac, ob_dtype configured) {
+    return ob_kfac_is_narrow(configured) ? configured : ob_params_dtype(kfac->params);
+}
+
 static ob_tensor *persistent(ob_kfac *kfac, ob_mem_category category, int64_t rows, int64_t cols) {
-    ob_dtype dtype = ob_params_dtype(kfac->params);
+    ob_dtype dtype = stored_dtype(kfac, category == OB_MEM_KFAC_FACTORS ? kfac->config.factor_dtype
+                                                                        : kfac->config.inverse_dtype);
     return cols ? ob_tensor_new(kfac->ctx, category, dtype, OB_SHAPE(rows, cols))
                 : ob_tensor_new(kfac->ctx, category, dtype, OB_SHAPE(rows));
 }
 
 /* F = I, through the backend like every other write, so a device tensor works too. */
 static void set_identity(ob_tensor *t) {
+    if (ob_kfac_is_narrow(t->dtype)) {
+        ob_kfac_store_identity(t);
+        return;
+    }
     const ob_backend *backend = ob_backend_of(t);
     backend->fill(t, 0.0);
     backend->add_diagonal(t, 1.0);
@@ -128,8 +140,19 @@ ob_kfac *ob_kfac_new(ob_ctx *ctx, ob_params *params, ob_comm *comm, const ob_kfa
         ob_kfac_free(ctx, kfac);
         return NULL;
     }
+    bool narrow = ob_kfac_is_narrow(config->factor_dtype) || ob_kfac_is_narrow(config->inverse_dtype);
+    if (narrow && ob_params_count(params) > 0 && ob_params_at(params, 0)->value->device != OB_CPU) {
+        snprintf(err, err_len, "kfac.factor_dtype, kfac.inv_dtype: fp16 and bf16 storage is implemented on the "
+                               "CPU only; use fp32 on a GPU");
+        *code = 2;
+        ob_kfac_free(ctx, kfac);
+        return NULL;
+    }
     int n = kfac->assignment.n_slots;
-    kfac->slots = calloc((size_t)(n ? n : 1), sizeof *kfac->slots);
+    int64_t scratch_elements[OB_KFAC_WIDE_BUFFERS];
+    ob_kfac_scratch_elements(&kfac->config, &kfac->assignment, kfac->rank, scratch_elements);
+    ob_kfac_wide_scratch_init(&kfac->scratch, ob_params_dtype(params), scratch_elements);
+    kfac->slots = calloc((size_t)(n > 0 ? n : 1), sizeof *kfac->slots);
     /* The counters are bookkeeping, not factors: kfac_factors then holds
      * exactly the factor bytes `optbench plan` predicts. The host reads them
      * every step, so they stay there on any device. */
@@ -164,6 +187,7 @@ void ob_kfac_free(ob_ctx *ctx, ob_kfac *kfac) {
         if (s->layer.layer) s->layer.layer->capture = false;
     }
     if (kfac->updates) ob_tensor_free(ctx, kfac->updates);
+    ob_kfac_wide_scratch_free(ctx, &kfac->scratch);
     ob_comm_free(kfac->receiver_group);
     ob_comm_free(kfac->worker_group);
     free(kfac->slots);
@@ -227,6 +251,15 @@ static int allreduce_factor(ob_kfac *kfac, ob_tensor *factor) {
     return 0;
 }
 
+/* The running average of a stored factor, computed wide. */
+static int average_into(ob_kfac *kfac, double decay, const ob_tensor *batch, ob_tensor *stored) {
+    ob_tensor *running = ob_kfac_widened(kfac->ctx, &kfac->scratch, 0, stored);
+    if (!running) return -1;
+    ob_kfac_running_average(decay, batch, running);
+    ob_kfac_store(running, stored);
+    return 0;
+}
+
 static int update_factors(ob_kfac *kfac, int64_t step) {
     double decay = ob_kfac_piecewise_at(&kfac->config.factor_decay, epoch_of(kfac, step));
     bool reduce = kfac->assignment.variant == OB_KFAC_KAISA && kfac->world_size > 1;
@@ -248,8 +281,7 @@ static int update_factors(ob_kfac *kfac, int64_t step) {
             return -1;
         }
         if (reduce) t = phase_end(kfac, OB_KFAC_PHASE_FACTOR_COMM, t);
-        ob_kfac_running_average(decay, a_batch, s->a);
-        ob_kfac_running_average(decay, g_batch, s->g);
+        if (average_into(kfac, decay, a_batch, s->a) || average_into(kfac, decay, g_batch, s->g)) return -1;
         phase_end(kfac, OB_KFAC_PHASE_FACTORS, t);
     }
     ob_f64(kfac->updates)[0] += 1;
@@ -268,6 +300,54 @@ static int broadcast_in_group(ob_kfac *kfac, ob_tensor *t, int worker) {
                              OB_COMM_INVERSES);
 }
 
+/* stored's values, wide, in scratch buffer `which` (or stored itself). */
+static ob_tensor *wide(ob_kfac *kfac, int which, ob_tensor *stored) {
+    return ob_kfac_widened(kfac->ctx, &kfac->scratch, which, stored);
+}
+
+/* Where to compute what goes to stored: scratch buffer `which` (or stored itself). */
+static ob_tensor *wide_output(ob_kfac *kfac, int which, ob_tensor *stored) {
+    return ob_kfac_output_for(kfac->ctx, &kfac->scratch, which, stored);
+}
+
+/* One stored factor's decomposition into its stored results: eigen q, d,
+ * or the damped inverse inv; computed wide. */
+static int decompose_factor(ob_kfac *kfac, ob_tensor *factor, double damping, ob_tensor *q, ob_tensor *d,
+                            ob_tensor *inv) {
+    ob_tensor *f = wide(kfac, 0, factor);
+    if (!f) return -1;
+    if (kfac->config.method == OB_KFAC_EIGEN) {
+        ob_tensor *q_out = wide_output(kfac, 1, q), *d_out = wide_output(kfac, 2, d);
+        if (!q_out || !d_out || ob_kfac_eigen(kfac->ctx, f, q_out, d_out)) return -1;
+        ob_kfac_store(q_out, q);
+        ob_kfac_store(d_out, d);
+        return 0;
+    }
+    ob_tensor *inv_out = wide_output(kfac, 1, inv);
+    if (!inv_out || ob_kfac_damped_inverse(kfac->ctx, f, damping, inv_out)) return -1;
+    ob_kfac_store(inv_out, inv);
+    return 0;
+}
+
+/* DP-KFAC's inverse variant: factored Tikhonov damping couples A and G. */
+static int dp_inverses(ob_kfac *kfac, slot_state *s, double damping) {
+    ob_tensor *a = wide(kfac, 0, s->a), *g = wide(kfac, 1, s->g);
+    ob_tensor *a_inv = wide_output(kfac, 2, s->a_inv), *g_inv = wide_output(kfac, 3, s->g_inv);
+    if (!a || !g || !a_inv || !g_inv || ob_kfac_dp_damped_inverses(kfac->ctx, a, g, damping, a_inv, g_inv)) return -1;
+    ob_kfac_store(a_inv, s->a_inv);
+    ob_kfac_store(g_inv, s->g_inv);
+    return 0;
+}
+
+/* eigen_outer's 1 / (d_G d_A^T + damping) from the stored eigenvalues. */
+static int eigen_outer(ob_kfac *kfac, slot_state *s, double damping) {
+    ob_tensor *d_g = wide(kfac, 0, s->d_g), *d_a = wide(kfac, 1, s->d_a), *outer = wide_output(kfac, 2, s->outer);
+    if (!d_g || !d_a || !outer) return -1;
+    ob_kfac_eigen_outer(d_g, d_a, damping, outer);
+    ob_kfac_store(outer, s->outer);
+    return 0;
+}
+
 /* This rank's share of one slot's decompositions, then their broadcast to
  * the layer's other grad workers. */
 static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
@@ -275,16 +355,11 @@ static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
     bool eigen = kfac->config.method == OB_KFAC_EIGEN;
     double t = now_seconds();
     if (kfac->assignment.variant == OB_KFAC_DP && !eigen) {
-        /* DP-KFAC's inverse variant: factored Tikhonov damping */
-        if (ob_kfac_dp_damped_inverses(kfac->ctx, s->a, s->g, damping, s->a_inv, s->g_inv)) return -1;
+        if (dp_inverses(kfac, s, damping)) return -1;
     } else {
-        if (kfac->rank == slot->a_worker &&
-            (eigen ? ob_kfac_eigen(kfac->ctx, s->a, s->q_a, s->d_a)
-                   : ob_kfac_damped_inverse(kfac->ctx, s->a, damping, s->a_inv)))
+        if (kfac->rank == slot->a_worker && decompose_factor(kfac, s->a, damping, s->q_a, s->d_a, s->a_inv))
             return -1;
-        if (kfac->rank == slot->g_worker &&
-            (eigen ? ob_kfac_eigen(kfac->ctx, s->g, s->q_g, s->d_g)
-                   : ob_kfac_damped_inverse(kfac->ctx, s->g, damping, s->g_inv)))
+        if (kfac->rank == slot->g_worker && decompose_factor(kfac, s->g, damping, s->q_g, s->d_g, s->g_inv))
             return -1;
     }
     t = phase_end(kfac, OB_KFAC_PHASE_INVERSES, t);
@@ -302,7 +377,7 @@ static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
         t = phase_end(kfac, OB_KFAC_PHASE_INVERSE_COMM, t);
     }
     if (eigen && kfac->config.eigen_outer) {
-        ob_kfac_eigen_outer(s->d_g, s->d_a, damping, s->outer);
+        if (eigen_outer(kfac, s, damping)) return -1;
         phase_end(kfac, OB_KFAC_PHASE_INVERSES, t);
     }
     return 0;
@@ -320,11 +395,18 @@ static int update_inverses(ob_kfac *kfac, int64_t step) {
 
 static int precondition_slot(ob_kfac *kfac, slot_state *s, const ob_tensor *grad, double damping,
                              ob_tensor *out) {
-    if (kfac->config.method == OB_KFAC_INVERSE)
-        return ob_kfac_precondition_inverse(kfac->ctx, s->g_inv, s->a_inv, grad, out);
-    if (kfac->config.eigen_outer)
-        return ob_kfac_precondition_eigen_outer(kfac->ctx, s->q_g, s->q_a, s->outer, grad, out);
-    return ob_kfac_precondition_eigen(kfac->ctx, s->q_g, s->d_g, s->q_a, s->d_a, damping, grad, out);
+    if (kfac->config.method == OB_KFAC_INVERSE) {
+        ob_tensor *g_inv = wide(kfac, 0, s->g_inv), *a_inv = wide(kfac, 1, s->a_inv);
+        return !g_inv || !a_inv || ob_kfac_precondition_inverse(kfac->ctx, g_inv, a_inv, grad, out);
+    }
+    ob_tensor *q_g = wide(kfac, 0, s->q_g), *q_a = wide(kfac, 1, s->q_a);
+    if (!q_g || !q_a) return -1;
+    if (kfac->config.eigen_outer) {
+        ob_tensor *outer = wide(kfac, 2, s->outer);
+        return !outer || ob_kfac_precondition_eigen_outer(kfac->ctx, q_g, q_a, outer, grad, out);
+    }
+    ob_tensor *d_g = wide(kfac, 2, s->d_g), *d_a = wide(kfac, 3, s->d_a);
+    return !d_g || !d_a || ob_kfac_precondition_eigen(kfac->ctx, q_g, d_g, q_a, d_a, damping, grad, out);
 }
 
 /* The preconditioned gradient reaches the ranks that did not compute it:

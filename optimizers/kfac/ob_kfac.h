@@ -68,6 +68,11 @@ typedef struct {
     bool eigen_outer;          /* eigen method: precompute 1/(d_G d_A^T + damping) */
     bool symmetric_comm;       /* all-reduce factors' upper triangles only */
     const char *skip_layers;   /* comma-separated fnmatch patterns of layer names; "" = none */
+    /* What the running factors and the inverses (eigen: Q, d, outer) are
+     * kept in: OB_F16 or OB_BF16 to halve their memory (and the inverses'
+     * broadcasts), anything else = the parameters' dtype. Computation is
+     * always in the parameters' dtype; batch factors are all-reduced in it. */
+    ob_dtype factor_dtype, inverse_dtype;
 } ob_kfac_config;
 
 /* One K-FAC layer's place in the world. */
@@ -96,14 +101,31 @@ void ob_kfac_assignment_free(ob_kfac_assignment *assignment);
 bool ob_kfac_is_grad_worker(const ob_kfac_assignment *assignment, const ob_kfac_slot *slot, int rank);
 
 /* What one rank holds and moves, from an assignment alone (the plan). Bytes
- * use element_size for factors, inverses and gradients and follow
- * ob_comm.h's byte convention; a collective over one rank moves nothing. */
+ * use element_size (the parameters') for gradients and the all-reduced
+ * batch factors, 2 for factors and inverses kept narrow (factor_dtype,
+ * inverse_dtype), and follow ob_comm.h's byte convention; a collective
+ * over one rank moves nothing. */
 typedef struct {
     int64_t factor_bytes, inverse_bytes;
     /* per factor update, per inverse update, per step */
     int64_t factor_comm_bytes, inverse_comm_bytes, precond_comm_bytes;
     int64_t factor_comm_calls, inverse_comm_calls, precond_comm_calls;
+    /* at most this much workspace for wide copies of narrow state
+     * (kfac_storage.h); 0 when factors and inverses are stored wide */
+    int64_t wide_scratch_bytes;
 } ob_kfac_rank_cost;
+
+/* The most wide copies of narrow state one K-FAC operation holds at once
+ * (DP-KFAC's coupled inverses: A, G and both results). */
+#define OB_KFAC_WIDE_BUFFERS 4
+
+/* Elements of each of rank's wide scratch buffers (kfac_storage.h), from
+ * the largest tensor each one takes over the slots whose factors rank
+ * holds: buffers 0 and 1 the factors, inverses and eigenbases (max(a, g)^2);
+ * 2 and 3 the eigenvalues, eigen_outer's g x a (buffer 2), or DP-KFAC's
+ * coupled inverses (a^2 and g^2). All 0 when nothing is stored narrow. */
+void ob_kfac_scratch_elements(const ob_kfac_config *config, const ob_kfac_assignment *assignment, int rank,
+                              int64_t elements[OB_KFAC_WIDE_BUFFERS]);
 
 ob_kfac_rank_cost ob_kfac_rank_cost_of(const ob_kfac_config *config, const ob_kfac_assignment *assignment,
                                        int rank, size_t element_size);

@@ -9,7 +9,7 @@ import hashlib
 import struct
 import sys
 
-DTYPE_BYTES = {0: 4, 1: 8, 2: 4, 3: 1}  # F32, F64, I32, U8
+DTYPE_BYTES = {0: 4, 1: 8, 2: 4, 3: 1, 4: 2, 5: 2}  # F32, F64, I32, U8, F16, BF16
 
 
 def main(path, name):

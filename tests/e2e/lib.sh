@@ -9,7 +9,7 @@ set -u
 # Passive waiting changes no result, only the time; a caller's setting wins.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 OPTBENCH=$(realpath "$1")
-H5READ="/usr/bin/python3 $(dirname "${BASH_SOURCE[0]}")/h5read.py"
+H5READ="/usr/bin/python3 $(realpath "$(dirname "${BASH_SOURCE[0]}")")/h5read.py" # still valid after the cd below
 WORK=$(mktemp -d)
 cd "$WORK"
 passed=0

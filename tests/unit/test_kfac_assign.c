@@ -13,7 +13,8 @@
  *    naming kfac.grad_worker_frac);
  *  - ob_kfac_rank_cost_of: the bytes each rank holds and moves, against
  *    byte counts summed by hand, for each KAISA mode and DP, eigen (with and
- *    without eigen_outer) and inverse, symmetric_comm on and off;
+ *    without eigen_outer) and inverse, symmetric_comm on and off, and
+ *    with narrow (bf16/fp16) storage, its wide scratch included;
  *  - the piecewise schedules and the update counts they give;
  *  - ob_kfac_new on one rank: the same refusal, and the memory it holds is
  *    the cost model's. */
@@ -377,6 +378,64 @@ static void test_costs(const ob_params *params) {
     }
 }
 
+/* Narrow storage (bf16 factors, fp16 inverses): 2 bytes per stored element
+ * and per broadcast inverse element; the factor all-reduce stays wide (a
+ * sum). The wide scratch (buffers of max(a, g)^2, max(a, g)^2, then the
+ * eigenvalues or eigen_outer's g x a or DP's coupled a^2 and g^2) over the
+ * slots whose factors the rank holds:
+ *   every slot (KAISA): max(a, g) = 28 (slot 0): 784, 784; largest dim 28,
+ *   largest a 28: eigen 784+784+28+28 = 1624; eigen_outer, largest g*a
+ *   = 8*28 = 224: 784+784+224 = 1792;
+ *   DP rank 2 owns slots 2 (10, 10) and 4 (6, 12): inverse 144+144+100+144
+ *   = 532. */
+static void check_narrow(const ob_params *params, const ob_kfac_config *c, int rank, ob_kfac_rank_cost want,
+                         const char *name) {
+    ob_kfac_assignment as;
+    char err[256] = "", what[400];
+    bool assigned = ob_kfac_assign(c, params, WORLD, &as, err, sizeof err) == 0;
+    ob_kfac_rank_cost got = assigned ? ob_kfac_rank_cost_of(c, &as, rank, 4) : (ob_kfac_rank_cost){0};
+    snprintf(what, sizeof what,
+             "%s, rank %d: factors %lld/%lld inverses %lld/%lld factor comm %lld/%lld inverse comm %lld/%lld "
+             "scratch %lld/%lld %s",
+             name, rank, (long long)got.factor_bytes, (long long)want.factor_bytes, (long long)got.inverse_bytes,
+             (long long)want.inverse_bytes, (long long)got.factor_comm_bytes, (long long)want.factor_comm_bytes,
+             (long long)got.inverse_comm_bytes, (long long)want.inverse_comm_bytes,
+             (long long)got.wide_scratch_bytes, (long long)want.wide_scratch_bytes, err);
+    check(assigned && got.factor_bytes == want.factor_bytes && got.inverse_bytes == want.inverse_bytes &&
+              got.factor_comm_bytes == want.factor_comm_bytes && got.inverse_comm_bytes == want.inverse_comm_bytes &&
+              got.wide_scratch_bytes == want.wide_scratch_bytes,
+          what);
+    if (assigned) ob_kfac_assignment_free(&as);
+}
+
+static void test_narrow_costs(const ob_params *params) {
+    ob_kfac_config c = base_config();
+    check_narrow(params, &c, 0,
+                 (ob_kfac_rank_cost){.factor_bytes = 1705 * 4, .inverse_bytes = 1826 * 4,
+                                     .factor_comm_bytes = 1705 * 4, .inverse_comm_bytes = 1826 * 4},
+                 "COMM-OPT eigen fp32: no scratch");
+    c.factor_dtype = OB_BF16;
+    c.inverse_dtype = OB_F16;
+    check_narrow(params, &c, 1,
+                 (ob_kfac_rank_cost){.factor_bytes = 1705 * 2, .inverse_bytes = 1826 * 2,
+                                     .factor_comm_bytes = 1705 * 4, .inverse_comm_bytes = 1826 * 2,
+                                     .wide_scratch_bytes = 1624 * 4},
+                 "COMM-OPT eigen bf16/fp16");
+    c.eigen_outer = true;
+    check_narrow(params, &c, 3,
+                 (ob_kfac_rank_cost){.factor_bytes = 1705 * 2, .inverse_bytes = (1826 + 542) * 2,
+                                     .factor_comm_bytes = 1705 * 4, .inverse_comm_bytes = 1826 * 2,
+                                     .wide_scratch_bytes = 1792 * 4},
+                 "COMM-OPT eigen_outer bf16/fp16");
+    c = base_config();
+    c.variant = OB_KFAC_DP;
+    c.method = OB_KFAC_INVERSE;
+    c.factor_dtype = OB_BF16; /* inverses wide: the scratch is still needed for the factors */
+    check_narrow(params, &c, 2,
+                 (ob_kfac_rank_cost){.factor_bytes = 380 * 2, .inverse_bytes = 380 * 4, .wide_scratch_bytes = 532 * 4},
+                 "DP inverse bf16 factors, rank 2");
+}
+
 /* ---- schedules ---- */
 
 static void test_schedules(void) {
@@ -469,6 +528,7 @@ int main(void) {
     test_placement(params);
     test_bad_fractions(params);
     test_costs(params);
+    test_narrow_costs(params);
     test_schedules();
     test_new(ctx, params);
     ob_params_free(ctx, params);
