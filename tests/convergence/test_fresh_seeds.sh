@@ -6,9 +6,13 @@
 # ResNet-50 workstation reference costs one training run, ~20 minutes on 2
 # cores, so this is the `convergence` label, outside the default tier:
 #   ctest --test-dir build -L convergence
+# The default directory is resolved before lib.sh moves into its scratch
+# directory, so a relative script path works too.
+REFERENCES=$(realpath -m "${OB_REFERENCE_DIR:-$(dirname "$0")/../../results/reference}")
 source "$(dirname "$0")/../e2e/lib.sh"
 
-REFERENCES=${OB_REFERENCE_DIR:-$(realpath "$(dirname "${BASH_SOURCE[0]}")/../../results/reference")}
+check "reference directory $REFERENCES exists" test -d "$REFERENCES"
+[ -d "$REFERENCES" ] || exit 1
 checked=0
 for reference in "$REFERENCES"/*/*/*.h5; do
   [ -e "$reference" ] || continue
