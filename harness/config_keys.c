@@ -274,6 +274,10 @@ static const ob_config_key config_keys[] = {
     {.key = "precision.master", .type = OB_CFG_ENUM, .default_value = "auto", .choices = "auto|fp32|fp16",
      .help = "master weights: fp16 rounds every parameter to binary16 with stochastic rounding after each "
              "update; auto = fp16 for fp8-e5m2 and hfp8, fp32 otherwise"},
+    {.key = "precision.saved_inputs", .type = OB_CFG_ENUM, .default_value = "format", .choices = "format|fp32",
+     .help = "what a Linear/Conv2d keeps of its rounded input for backward: format = 2 bytes (binary16 for "
+             "fp16, fp8-e5m2 and hfp8, bfloat16 for bf16; exact, the same values), fp32 = 4 bytes; fqt and "
+             "K-FAC's captured layers always keep fp32"},
     {.key = "precision.log_every", .type = OB_CFG_INT, .default_value = "50", .min = 1, .max = INFINITY,
      .help = "steps between rows of per-layer loss scale and gradient underflow/overflow fractions in "
              "/precision"},

@@ -32,6 +32,7 @@ int ob_precision_options_from_config(const ob_config *cfg, uint64_t seed, int ra
     out->exempt = ob_config_get_str(cfg, "precision.exempt");
     out->stochastic_grads = choice(ob_config_get_str(cfg, "precision.grad_rounding"), "stochastic");
     out->fp16_master = choice(ob_config_get_str(cfg, "precision.master"), "fp16");
+    out->narrow_saved_inputs = strcmp(ob_config_get_str(cfg, "precision.saved_inputs"), "format") == 0;
     out->fqt_forward_bits = (int)ob_config_get_int(cfg, "fqt.forward_bits");
     out->fqt_grad_bits = (int)ob_config_get_int(cfg, "fqt.bits");
     out->fqt_weight_grad_bits = (int)ob_config_get_int(cfg, "fqt.weight_grad_bits");

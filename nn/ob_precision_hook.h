@@ -32,6 +32,12 @@ struct ob_precision_hook {
      * the ctx error set on failure. */
     ob_tensor *(*forward_operand)(ob_ctx *ctx, ob_precision_hook *hook, struct ob_layer *layer, ob_tensor *t,
                                   bool is_weight);
+    /* An input operand may come back in a 2-byte dtype (F16 or BF16, every
+     * value exact): the copy the backward pass keeps. widen gives its F32
+     * values, for the GEMMs of the forward and of the backward, in a buffer
+     * valid until the next forward_operand or widen. NULL with the ctx
+     * error set on failure. */
+    ob_tensor *(*widen)(ob_ctx *ctx, ob_precision_hook *hook, const ob_tensor *saved);
     /* The backward operands from the output gradient dy (whose values carry
      * loss scale dy_scale) and the weight as the forward used it. Returns
      * 0, or nonzero with the ctx error set. */

@@ -20,7 +20,8 @@ typedef struct {
     ob_conv2d_geom geom;
     ob_tensor *forward_workspace; /* kept for backward; NULL when the backend wants none */
     ob_layer *hook;
-    ob_tensor *x_used, *w_used; /* the operands the forward consumed (rounded under a precision policy) */
+    /* the operands the forward consumed (rounded under a precision policy, x perhaps kept in 2 bytes) */
+    ob_tensor *x_saved, *w_used;
 } conv2d_saved;
 
 /* Output extent along one dim: (in + 2 pad - dilation (k - 1) - 1) / stride + 1, or 0 when
@@ -96,15 +97,17 @@ static int conv2d_backward(ob_ctx *ctx, const ob_node *node) {
     ob_tensor *dbias = ob_grad_of(ctx, node->in[2]);
     ob_tensor *scratch = NULL;
     if (dx && !conv2d_workspace(ctx, &saved->geom, dy, OB_CONV2D_BACKWARD, &scratch)) return 1;
+    ob_tensor *x_used = ob_op_saved_input(ctx, saved->hook, saved->x_saved);
+    if (!x_used) return 1;
     const ob_backend *backend = ob_backend_of(dy);
     const ob_conv2d_geom *g = &saved->geom;
     if (ops.dy_for_input == ops.dy_for_weight)
-        return backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias,
+        return backend->conv2d_backward(ctx, g, x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias,
                                         saved->forward_workspace, scratch);
     /* The two paths consume different gradients: one call each. */
-    return backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias,
+    return backend->conv2d_backward(ctx, g, x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias,
                                     saved->forward_workspace, NULL) ||
-           backend->conv2d_backward(ctx, g, saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL,
+           backend->conv2d_backward(ctx, g, x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL,
                                     saved->forward_workspace, scratch);
 }
 
@@ -114,9 +117,9 @@ ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int 
     if (!conv2d_geometry(ctx, x, w, b, stride, pad, dilation, &g)) return NULL;
     ob_tensor *y =
         ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(g.batch, g.out_h, g.out_w, g.out_c));
-    ob_tensor *workspace = NULL, *x_used = x, *w_used = w;
+    ob_tensor *workspace = NULL, *x_used = x, *w_used = w, *x_saved = NULL;
     if (!y || !conv2d_workspace(ctx, &g, x, OB_CONV2D_FORWARD, &workspace)) return NULL;
-    if (!ob_op_forward_operands(ctx, hook, &x_used, &w_used)) return NULL;
+    if (!ob_op_forward_operands(ctx, hook, &x_used, &w_used, &x_saved)) return NULL;
     if (ob_backend_of(x)->conv2d_forward(ctx, &g, x_used, w_used, b, y, workspace) != 0) return NULL;
 
     ob_tensor *inputs[3] = {x, w, b};
@@ -124,7 +127,7 @@ ob_tensor *ob_conv2d(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, int 
     if (node) {
         conv2d_saved *saved = node->saved;
         if (!saved) return NULL;
-        *saved = (conv2d_saved){.geom = g, .forward_workspace = workspace, .hook = hook, .x_used = x_used,
+        *saved = (conv2d_saved){.geom = g, .forward_workspace = workspace, .hook = hook, .x_saved = x_saved,
                                 .w_used = w_used};
     }
     return y;

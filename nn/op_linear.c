@@ -13,7 +13,7 @@
 /* Node inputs: x, w, b (NULL without bias). */
 typedef struct {
     ob_layer *hook;
-    ob_tensor *x_used, *w_used; /* the operands the forward GEMM consumed */
+    ob_tensor *x_saved, *w_used; /* the operands the forward GEMM consumed (x perhaps in 2 bytes) */
 } linear_saved;
 
 static int linear_backward(ob_ctx *ctx, const ob_node *node) {
@@ -23,13 +23,15 @@ static int linear_backward(ob_ctx *ctx, const ob_node *node) {
     if (ob_op_backward_operands(ctx, saved->hook, dy, saved->w_used, &ops)) return 1;
     ob_tensor *dx = ob_grad_of_scaled(ctx, node->in[0], ob_grad_loss_scale(dy) * ops.input_gain);
     ob_tensor *dw = ob_grad_of(ctx, node->in[1]), *dbias = ob_grad_of(ctx, node->in[2]);
+    ob_tensor *x_used = ob_op_saved_input(ctx, saved->hook, saved->x_saved);
+    if (!x_used) return 1;
     const ob_backend *backend = ob_backend_of(dy);
     if (ops.dy_for_input == ops.dy_for_weight) {
-        backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias);
+        backend->linear_backward(ctx, x_used, saved->w_used, ops.dy_for_input, dx, dw, dbias);
         return 0;
     }
-    backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias);
-    backend->linear_backward(ctx, saved->x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL);
+    backend->linear_backward(ctx, x_used, saved->w_used, ops.dy_for_weight, NULL, dw, dbias);
+    backend->linear_backward(ctx, x_used, saved->w_used, ops.dy_for_input, dx, NULL, NULL);
     return 0;
 }
 
@@ -63,12 +65,12 @@ static bool linear_args_ok(ob_ctx *ctx, const ob_tensor *x, const ob_tensor *w, 
 ob_tensor *ob_linear(ob_ctx *ctx, ob_tensor *x, ob_tensor *w, ob_tensor *b, struct ob_layer *hook) {
     if (!linear_args_ok(ctx, x, w, b)) return NULL;
     ob_tensor *y = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, x->dtype, OB_SHAPE(x->shape[0], w->shape[0]));
-    ob_tensor *x_used = x, *w_used = w;
-    if (!y || !ob_op_forward_operands(ctx, hook, &x_used, &w_used)) return NULL;
+    ob_tensor *x_used = x, *w_used = w, *x_saved = NULL;
+    if (!y || !ob_op_forward_operands(ctx, hook, &x_used, &w_used, &x_saved)) return NULL;
     ob_backend_of(x)->linear_forward(ctx, x_used, w_used, b, y);
     ob_tensor *inputs[3] = {x, w, b};
     ob_node *node = ob_tape_record(ctx, "linear", linear_backward, y, sizeof(linear_saved), 3, inputs);
     if (node && !node->saved) return NULL; /* arena exhausted; the error is set */
-    if (node) *(linear_saved *)node->saved = (linear_saved){.hook = hook, .x_used = x_used, .w_used = w_used};
+    if (node) *(linear_saved *)node->saved = (linear_saved){.hook = hook, .x_saved = x_saved, .w_used = w_used};
     return y;
 }

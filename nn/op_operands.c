@@ -2,15 +2,25 @@
 
 #include "nn/ob_tape.h"
 
-bool ob_op_forward_operands(ob_ctx *ctx, ob_layer *layer, ob_tensor **x, ob_tensor **w) {
+bool ob_op_forward_operands(ob_ctx *ctx, ob_layer *layer, ob_tensor **x, ob_tensor **w, ob_tensor **x_saved) {
     ob_precision_hook *hook = layer ? layer->precision : NULL;
     if (hook) {
-        *x = hook->forward_operand(ctx, hook, layer, *x, false);
-        *w = *x ? hook->forward_operand(ctx, hook, layer, *w, true) : NULL;
+        /* The weight first: the input's widened values live in a buffer
+         * that only the next operand call may overwrite. */
+        *w = hook->forward_operand(ctx, hook, layer, *w, true);
+        *x_saved = *w ? hook->forward_operand(ctx, hook, layer, *x, false) : NULL;
+        *x = *x_saved ? hook->widen(ctx, hook, *x_saved) : NULL;
         if (!*x || !*w) return false;
+    } else {
+        *x_saved = *x;
     }
     if (layer && layer->capture) layer->captured_input = *x; /* K-FAC sees what the GEMM saw */
     return true;
+}
+
+ob_tensor *ob_op_saved_input(ob_ctx *ctx, ob_layer *layer, ob_tensor *x_saved) {
+    ob_precision_hook *hook = layer ? layer->precision : NULL;
+    return hook && x_saved->dtype != OB_F32 && x_saved->dtype != OB_F64 ? hook->widen(ctx, hook, x_saved) : x_saved;
 }
 
 int ob_op_backward_operands(ob_ctx *ctx, ob_layer *layer, ob_tensor *dy, const ob_tensor *w_used,

@@ -47,6 +47,7 @@ typedef struct {
     const char *exempt;        /* "auto", "none" or comma-separated fnmatch patterns of layer names */
     ob_choice stochastic_grads; /* auto: on for fp8-e5m2 */
     ob_choice fp16_master;      /* auto: on for fp8-e5m2 and hfp8 */
+    bool narrow_saved_inputs;   /* keep rounded GEMM inputs for backward in 2 bytes (not FQT) */
     int fqt_forward_bits, fqt_grad_bits, fqt_weight_grad_bits;
     ob_fqt_quantizer fqt_quantizer;
     ob_loss_scale_config loss_scale;

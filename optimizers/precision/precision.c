@@ -2,6 +2,7 @@
  * loss scaling, statistics and fp16 master weights (ob_precision.h). */
 #include "optimizers/precision/ob_precision.h"
 #include "optimizers/precision/ob_name_table.h"
+#include "optimizers/precision/saved_inputs.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -34,6 +35,10 @@ struct ob_precision {
     int n_layers;
     int *slot_of_layer; /* registry index -> position in layers, -1 for other layers */
     ob_tensor *state;
+    ob_dtype saved_input_dtype; /* what rounded inputs are kept in for backward */
+    ob_saved_inputs saved_inputs;
+    /* the backward GEMMs' rounded (FQT: two quantized) and adaptively scaled output gradients */
+    ob_reusable_f32 grad_copies[3];
 };
 
 static const char *const kind_names[OB_PRECISION_COUNT] = {"fp32", "fp16", "bf16", "fp8-e5m2", "hfp8", "fqt"};
@@ -70,6 +75,9 @@ static ob_tensor *forward_operand(ob_ctx *ctx, ob_precision_hook *hook, ob_layer
                                   bool is_weight) {
     ob_precision *p = (ob_precision *)hook;
     if (!rounds(p, policy_of(p, layer))) return t;
+    /* K-FAC reads a captured input after later layers have run: it keeps fp32. */
+    if (!is_weight && p->saved_input_dtype != OB_F32 && !layer->capture)
+        return ob_saved_inputs_round(ctx, &p->saved_inputs, t, p->forward_format, p->saved_input_dtype);
     ob_tensor *out = ob_tensor_temp(ctx, is_weight ? OB_MEM_WORKSPACE : OB_MEM_ACTIVATIONS, OB_F32, t->ndim,
                                     t->shape);
     if (!out) return NULL;
@@ -79,6 +87,10 @@ static ob_tensor *forward_operand(ob_ctx *ctx, ob_precision_hook *hook, ob_layer
         ob_format_round_array(ob_f32(t), ob_f32(out), t->numel, p->forward_format, OB_ROUND_NEAREST_EVEN, NULL, 0,
                               NULL);
     return out;
+}
+
+static ob_tensor *widen(ob_ctx *ctx, ob_precision_hook *hook, const ob_tensor *saved) {
+    return ob_saved_inputs_widen(ctx, &((ob_precision *)hook)->saved_inputs, saved);
 }
 
 /* Flushes a quantizer caused: nonzero inputs that came out zero. */
@@ -130,6 +142,14 @@ static void update_gain(ob_precision *p, layer_policy *lp, const ob_tensor *dy, 
                                        ob_format_min_subnormal(p->backward_format), ob_format_max(p->backward_format));
 }
 
+/* A copy of dy that the layer's backward GEMMs consume and then drop: a
+ * reused buffer, except under K-FAC's capture, which reads dy_for_weight
+ * after the backward pass has moved on. */
+static ob_tensor *grad_copy(ob_ctx *ctx, ob_precision *p, const ob_layer *layer, int which, const ob_tensor *dy) {
+    if (layer->capture) return ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, OB_F32, dy->ndim, dy->shape);
+    return ob_reusable_f32_like(ctx, &p->grad_copies[which], dy);
+}
+
 static int backward_operands(ob_ctx *ctx, ob_precision_hook *hook, ob_layer *layer, ob_tensor *dy,
                              double dy_scale, const ob_tensor *weight_used, ob_grad_operands *out) {
     ob_precision *p = (ob_precision *)hook;
@@ -141,11 +161,11 @@ static int backward_operands(ob_ctx *ctx, ob_precision_hook *hook, ob_layer *lay
     ob_round_stats stats = {0};
     ob_tensor *dy_input = dy, *dy_weight = dy;
     if (rounds(p, lp)) {
-        dy_input = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, OB_F32, dy->ndim, dy->shape);
+        dy_input = grad_copy(ctx, p, layer, 0, dy);
         if (!dy_input) return 1;
         dy_weight = dy_input;
         if (p->config.kind == OB_PRECISION_FQT) {
-            dy_weight = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, OB_F32, dy->ndim, dy->shape);
+            dy_weight = grad_copy(ctx, p, layer, 1, dy);
             if (!dy_weight || quantize_fqt(ctx, p, slot, dy, dy_input, dy_weight, &stats)) return 1;
         } else {
             ob_rng_stream stream = step_stream(p, p->config.rank);
@@ -158,7 +178,7 @@ static int backward_operands(ob_ctx *ctx, ob_precision_hook *hook, ob_layer *lay
     lp->overflow += stats.overflow;
     double gain = p->config.loss_scale.kind == OB_LOSS_SCALE_ADAPTIVE ? lp->gain : 1.0;
     if (gain != 1.0) {
-        ob_tensor *scaled = ob_tensor_temp(ctx, OB_MEM_ACTIVATIONS, OB_F32, dy->ndim, dy->shape);
+        ob_tensor *scaled = grad_copy(ctx, p, layer, 2, dy);
         if (!scaled) return 1;
         const ob_backend *backend = ob_backend_of(dy);
         backend->copy(dy_input, scaled);
@@ -262,9 +282,13 @@ ob_precision *ob_precision_new(ob_ctx *ctx, const ob_precision_config *config, o
         snprintf(err, err_len, "precision: out of memory");
         return NULL;
     }
-    p->hook = (ob_precision_hook){.forward_operand = forward_operand, .backward_operands = backward_operands};
+    p->hook = (ob_precision_hook){
+        .forward_operand = forward_operand, .widen = widen, .backward_operands = backward_operands};
     p->config = *config;
     choose_formats(p);
+    bool quantized = config->kind == OB_PRECISION_FQT; /* its grids are not a 2-byte format */
+    p->saved_input_dtype =
+        config->narrow_saved_inputs && !quantized ? ob_saved_input_dtype(p->forward_format) : OB_F32;
     ob_loss_scaler_init(&p->scaler, &config->loss_scale);
     if (collect_layers(p, params, err, err_len) || mark_exempt(p, err, err_len)) {
         ob_precision_free(ctx, p, NULL);
@@ -283,6 +307,8 @@ ob_precision *ob_precision_new(ob_ctx *ctx, const ob_precision_config *config, o
 void ob_precision_free(ob_ctx *ctx, ob_precision *p, ob_params *params) {
     if (!p) return;
     for (int i = 0; params && i < p->n_layers; i++) p->layers[i].layer->precision = NULL;
+    ob_saved_inputs_free(ctx, &p->saved_inputs);
+    for (int i = 0; i < 3; i++) ob_reusable_f32_free(ctx, &p->grad_copies[i]);
     ob_tensor_free(ctx, p->state);
     free(p->layers);
     free(p->slot_of_layer);

@@ -2,8 +2,9 @@
 # Precision policies through the CLI: every policy trains a few smoke steps
 # and logs /precision; a dynamic scale too large for binary16 skips steps,
 # halves each time and leaves the parameters untouched; a resumed
-# fp16-dynamic run continues the same loss and scale sequence; bad policy
-# settings are refused with exit 2.
+# fp16-dynamic run continues the same loss and scale sequence; rounded
+# inputs kept in 2 bytes for backward change no loss and save memory; bad
+# policy settings are refused with exit 2.
 source "$(dirname "$0")/lib.sh"
 CKPT="/usr/bin/python3 $(dirname "$0")/ckpt_tensor.py"
 
@@ -17,6 +18,33 @@ for policy in fp16:dynamic bf16:none fp8-e5m2:dynamic hfp8:adaptive fqt:none; do
   check "$precision: /precision rows" bash -c "[ \$($H5READ rows $precision.h5 precision) = 108 ]"
   check "$precision: precision attribute" bash -c "[ \$($H5READ attr $precision.h5 precision) = $precision ]"
 done
+# precision.saved_inputs=format (the default, used above) against fp32:
+# the 2-byte copies hold the same values, so the losses agree bit for bit,
+# and the activations' peak falls; FQT's grids have no 2-byte holder, so
+# nothing changes there. Under K-FAC the captured layers keep fp32 copies.
+peak() { $H5READ table "$1" memory | awk -v c="$2" '$2 == c {print $3}' | sort -n | tail -1; }
+for policy in fp16:dynamic bf16:none hfp8:adaptive fqt:none; do
+  precision=${policy%%:*} scaling=${policy##*:}
+  check "$precision, fp32 saved inputs, runs" smoke --max-steps 2 --precision $precision --loss-scale $scaling \
+    --set precision.log_every=1 --set precision.saved_inputs=fp32 --out $precision-wide.h5
+  $H5READ column $precision.h5 train loss > $precision.loss
+  $H5READ column $precision-wide.h5 train loss > $precision-wide.loss
+  check "$precision: 2-byte saved inputs, identical losses (bits)" cmp $precision.loss $precision-wide.loss
+  narrow=$(peak $precision.h5 activations) wide=$(peak $precision-wide.h5 activations)
+  if [ $precision = fqt ]; then
+    check "fqt: activations unchanged ($narrow vs $wide)" test "$narrow" -eq "$wide"
+  else
+    check "$precision: activations fall ($narrow vs $wide)" test "$narrow" -lt "$wide"
+  fi
+done
+for saved in format fp32; do
+  smoke --max-steps 3 --precision fp16 --loss-scale dynamic --precond kfac --set kfac.factor_update_steps=2 \
+    --set precision.saved_inputs=$saved --out kfac-$saved.h5 > kfac-$saved.out 2>&1
+  $H5READ column kfac-$saved.h5 train loss > kfac-$saved.loss
+done
+check "K-FAC + fp16: 3 losses" test "$(wc -l < kfac-format.loss)" -eq 3
+check "K-FAC + fp16: identical losses with 2-byte and fp32 saved inputs" cmp kfac-format.loss kfac-fp32.loss
+
 check "fp16 dynamic: the loss scale starts at 2^16" \
   bash -c "$H5READ column fp16.h5 train loss_scale | head -1 | grep -qx '0x1.0000000000000p+16'"
 check "fp32 run has an empty /precision" smoke --max-steps 1 --out fp32.h5
@@ -55,7 +83,7 @@ check "identical loss-scale sequence after resume" cmp whole.scale part.scale
 check "the scale grew during the run" bash -c "[ \$(sort -u whole.scale | wc -l) -gt 1 ]"
 
 for bad in "--loss-scale static:0" "--loss-scale sometimes" "--precision fp4" "--set precision.exempt=nosuchlayer" \
-           "--set fqt.bits=0"; do
+           "--set fqt.bits=0" "--set precision.saved_inputs=fp8"; do
   rm -f bad.h5
   "$OPTBENCH" run --workload resnet50 --preset smoke --optimizer sgd --max-steps 1 --out bad.h5 $bad > bad.out 2>&1
   check "refused with exit 2: $bad" test $? -eq 2
