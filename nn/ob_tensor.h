@@ -67,6 +67,9 @@ const char *ob_dtype_name(ob_dtype dtype);
 const char *ob_mem_category_name(ob_mem_category category);
 size_t ob_tensor_bytes(const ob_tensor *t);
 bool ob_tensor_same_shape(const ob_tensor *a, const ob_tensor *b);
+/* *view = buffer's storage seen with like's shape (like->numel must not
+ * exceed buffer->numel); no copy, no grad. Returns view. */
+ob_tensor *ob_tensor_view_shaped(ob_tensor *view, const ob_tensor *buffer, const ob_tensor *like);
 
 static inline float *ob_f32(const ob_tensor *t) { return (float *)t->data; }
 static inline double *ob_f64(const ob_tensor *t) { return (double *)t->data; }

@@ -73,12 +73,7 @@ ob_tensor *ob_kfac_output_for(ob_ctx *ctx, ob_kfac_wide_scratch *scratch, int wh
             return NULL;
         }
     }
-    ob_tensor *view = &scratch->view[which];
-    *view = *scratch->buffer[which];
-    view->ndim = stored->ndim;
-    memcpy(view->shape, stored->shape, sizeof view->shape);
-    view->numel = stored->numel;
-    return view;
+    return ob_tensor_view_shaped(&scratch->view[which], scratch->buffer[which], stored);
 }
 
 ob_tensor *ob_kfac_widened(ob_ctx *ctx, ob_kfac_wide_scratch *scratch, int which, ob_tensor *stored) {

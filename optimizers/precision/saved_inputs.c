@@ -27,12 +27,7 @@ ob_tensor *ob_reusable_f32_like(ob_ctx *ctx, ob_reusable_f32 *reusable, const ob
             return NULL;
         }
     }
-    ob_tensor *view = &reusable->view;
-    *view = *reusable->buffer;
-    view->ndim = like->ndim;
-    memcpy(view->shape, like->shape, sizeof view->shape);
-    view->numel = like->numel;
-    return view;
+    return ob_tensor_view_shaped(&reusable->view, reusable->buffer, like);
 }
 
 void ob_reusable_f32_free(ob_ctx *ctx, ob_reusable_f32 *reusable) {
