@@ -63,6 +63,8 @@ typedef struct ob_tensor {
     (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
 
 size_t ob_dtype_size(ob_dtype dtype);
+/* OB_F16 and OB_BF16: storage formats, stored and moved but never computed on. */
+bool ob_dtype_is_half(ob_dtype dtype);
 const char *ob_dtype_name(ob_dtype dtype);
 const char *ob_mem_category_name(ob_mem_category category);
 size_t ob_tensor_bytes(const ob_tensor *t);

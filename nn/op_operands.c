@@ -20,7 +20,7 @@ bool ob_op_forward_operands(ob_ctx *ctx, ob_layer *layer, ob_tensor **x, ob_tens
 
 ob_tensor *ob_op_saved_input(ob_ctx *ctx, ob_layer *layer, ob_tensor *x_saved) {
     ob_precision_hook *hook = layer ? layer->precision : NULL;
-    return hook && x_saved->dtype != OB_F32 && x_saved->dtype != OB_F64 ? hook->widen(ctx, hook, x_saved) : x_saved;
+    return hook && ob_dtype_is_half(x_saved->dtype) ? hook->widen(ctx, hook, x_saved) : x_saved;
 }
 
 int ob_op_backward_operands(ob_ctx *ctx, ob_layer *layer, ob_tensor *dy, const ob_tensor *w_used,

@@ -9,6 +9,7 @@ static const char *const category_names[OB_MEM_CATEGORY_COUNT] = {
     "activations", "workspace", "comm_buffers",    "data"};
 
 size_t ob_dtype_size(ob_dtype dtype) { return dtype_sizes[dtype]; }
+bool ob_dtype_is_half(ob_dtype dtype) { return dtype == OB_F16 || dtype == OB_BF16; }
 const char *ob_dtype_name(ob_dtype dtype) { return dtype_names[dtype]; }
 const char *ob_mem_category_name(ob_mem_category category) { return category_names[category]; }
 size_t ob_tensor_bytes(const ob_tensor *t) { return (size_t)t->numel * ob_dtype_size(t->dtype); }

@@ -192,7 +192,7 @@ static int check_args(ob_comm *comm, const char *fn, const void *a, const void *
         return 1;
     }
     /* f16 and bf16 are storage formats: moved (broadcast, all-gather), never summed */
-    bool moved_only = dtype == OB_F16 || dtype == OB_BF16;
+    bool moved_only = ob_dtype_is_half(dtype);
     if ((dtype != OB_F32 && dtype != OB_F64 && dtype != OB_I32 && !moved_only) || (moved_only && sums)) {
         ob_comm_set_error(comm, "%s: dtype %s is not supported (f32, f64 or i32%s)", fn,
                           (unsigned)dtype < OB_DTYPE_COUNT ? ob_dtype_name(dtype) : "(invalid)",

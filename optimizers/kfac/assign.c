@@ -181,7 +181,7 @@ static void at_least(int64_t *held, int64_t elements) {
 void ob_kfac_scratch_elements(const ob_kfac_config *config, const ob_kfac_assignment *assignment, int rank,
                               int64_t elements[OB_KFAC_WIDE_BUFFERS]) {
     memset(elements, 0, OB_KFAC_WIDE_BUFFERS * sizeof *elements);
-    if (!ob_kfac_is_narrow(config->factor_dtype) && !ob_kfac_is_narrow(config->inverse_dtype)) return;
+    if (!ob_dtype_is_half(config->factor_dtype) && !ob_dtype_is_half(config->inverse_dtype)) return;
     bool eigen = config->method == OB_KFAC_EIGEN, dp = assignment->variant == OB_KFAC_DP;
     for (int i = 0; i < assignment->n_slots; i++) {
         const ob_kfac_slot *s = &assignment->slots[i];
@@ -205,8 +205,8 @@ ob_kfac_rank_cost ob_kfac_rank_cost_of(const ob_kfac_config *config, const ob_kf
     ob_kfac_rank_cost cost = {0};
     int world = assignment->world_size, workers = assignment->grad_workers;
     int64_t es = (int64_t)element_size;
-    int64_t factor_es = ob_kfac_is_narrow(config->factor_dtype) ? 2 : es;
-    int64_t inverse_es = ob_kfac_is_narrow(config->inverse_dtype) ? 2 : es;
+    int64_t factor_es = ob_dtype_is_half(config->factor_dtype) ? 2 : es;
+    int64_t inverse_es = ob_dtype_is_half(config->inverse_dtype) ? 2 : es;
     bool kaisa = assignment->variant == OB_KFAC_KAISA;
     int64_t scratch[OB_KFAC_WIDE_BUFFERS];
     ob_kfac_scratch_elements(config, assignment, rank, scratch);

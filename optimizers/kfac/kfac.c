@@ -58,7 +58,7 @@ static double phase_end(ob_kfac *kfac, ob_kfac_phase phase, double started) {
 
 /* What factors (or inverses) are kept in: narrow as configured, else the parameters' dtype. */
 static ob_dtype stored_dtype(const ob_kfac *kfac, ob_dtype configured) {
-    return ob_kfac_is_narrow(configured) ? configured : ob_params_dtype(kfac->params);
+    return ob_dtype_is_half(configured) ? configured : ob_params_dtype(kfac->params);
 }
 
 static ob_tensor *persistent(ob_kfac *kfac, ob_mem_category category, int64_t rows, int64_t cols) {
@@ -70,7 +70,7 @@ static ob_tensor *persistent(ob_kfac *kfac, ob_mem_category category, int64_t ro
 
 /* F = I, through the backend like every other write, so a device tensor works too. */
 static void set_identity(ob_tensor *t) {
-    if (ob_kfac_is_narrow(t->dtype)) {
+    if (ob_dtype_is_half(t->dtype)) {
         ob_kfac_store_identity(t);
         return;
     }
@@ -140,7 +140,7 @@ ob_kfac *ob_kfac_new(ob_ctx *ctx, ob_params *params, ob_comm *comm, const ob_kfa
         ob_kfac_free(ctx, kfac);
         return NULL;
     }
-    bool narrow = ob_kfac_is_narrow(config->factor_dtype) || ob_kfac_is_narrow(config->inverse_dtype);
+    bool narrow = ob_dtype_is_half(config->factor_dtype) || ob_dtype_is_half(config->inverse_dtype);
     if (narrow && ob_params_count(params) > 0 && ob_params_at(params, 0)->value->device != OB_CPU) {
         snprintf(err, err_len, "kfac.factor_dtype, kfac.inv_dtype: fp16 and bf16 storage is implemented on the "
                                "CPU only; use fp32 on a GPU");

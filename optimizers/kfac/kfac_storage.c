@@ -4,8 +4,6 @@
 
 #include "optimizers/precision/ob_format.h"
 
-bool ob_kfac_is_narrow(ob_dtype dtype) { return dtype == OB_F16 || dtype == OB_BF16; }
-
 static uint16_t narrow_code(ob_dtype dtype, double value) {
     return dtype == OB_F16 ? ob_fp16_from_float((float)value, OB_ROUND_NEAREST_EVEN, 0)
                            : ob_bf16_from_float((float)value, OB_ROUND_NEAREST_EVEN, 0);
@@ -31,7 +29,7 @@ static void set_value(ob_tensor *t, int64_t i, double value) {
  * below anything K-FAC's damping resolves. */
 void ob_kfac_store(const ob_tensor *value, ob_tensor *stored) {
     if (value == stored) return;
-    if (!ob_kfac_is_narrow(stored->dtype)) {
+    if (!ob_dtype_is_half(stored->dtype)) {
         memcpy(stored->data, value->data, ob_tensor_bytes(stored));
         return;
     }

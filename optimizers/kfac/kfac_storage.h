@@ -25,8 +25,6 @@ typedef struct {
     ob_tensor view[OB_KFAC_WIDE_BUFFERS];    /* the stored tensor's shape over buffer's data */
 } ob_kfac_wide_scratch;
 
-bool ob_kfac_is_narrow(ob_dtype dtype);
-
 /* stored = value, rounded when stored is narrow (same numel). */
 void ob_kfac_store(const ob_tensor *value, ob_tensor *stored);
 /* stored = the identity matrix. */

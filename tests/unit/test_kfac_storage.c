@@ -125,8 +125,8 @@ static void test_wide_store(ob_ctx *ctx) {
     CHECK(memcmp(value->data, stored->data, 5 * sizeof(float)) == 0);
     ob_kfac_store(stored, stored);
     CHECK(memcmp(value->data, stored->data, 5 * sizeof(float)) == 0);
-    CHECK(!ob_kfac_is_narrow(OB_F32) && !ob_kfac_is_narrow(OB_F64) && ob_kfac_is_narrow(OB_F16) &&
-          ob_kfac_is_narrow(OB_BF16));
+    CHECK(!ob_dtype_is_half(OB_F32) && !ob_dtype_is_half(OB_F64) && ob_dtype_is_half(OB_F16) &&
+          ob_dtype_is_half(OB_BF16));
     ob_tensor_free(ctx, stored);
 }
 
