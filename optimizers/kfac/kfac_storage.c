@@ -2,29 +2,10 @@
 
 #include <string.h>
 
-#include "optimizers/precision/ob_format.h"
+#include "optimizers/precision/ob_half_codes.h"
 
-static uint16_t narrow_code(ob_dtype dtype, double value) {
-    return dtype == OB_F16 ? ob_fp16_from_float((float)value, OB_ROUND_NEAREST_EVEN, 0)
-                           : ob_bf16_from_float((float)value, OB_ROUND_NEAREST_EVEN, 0);
-}
-
-static double wide_value(ob_dtype dtype, uint16_t code) {
-    return dtype == OB_F16 ? ob_fp16_to_float(code) : ob_bf16_to_float(code);
-}
-
-static double value_at(const ob_tensor *t, int64_t i) {
-    return t->dtype == OB_F64 ? ((const double *)t->data)[i] : ((const float *)t->data)[i];
-}
-
-static void set_value(ob_tensor *t, int64_t i, double value) {
-    if (t->dtype == OB_F64)
-        ((double *)t->data)[i] = value;
-    else
-        ((float *)t->data)[i] = (float)value;
-}
-
-/* Rounding an F64 value to fp16 goes through fp32 first: the double
+/* F32 values convert in one pass over the array. F64 values (the
+ * double-precision tests) go element by element through fp32: the double
  * rounding can move a value that lies within 2^-29 of a half-way point, far
  * below anything K-FAC's damping resolves. */
 void ob_kfac_store(const ob_tensor *value, ob_tensor *stored) {
@@ -34,13 +15,23 @@ void ob_kfac_store(const ob_tensor *value, ob_tensor *stored) {
         return;
     }
     uint16_t *codes = stored->data;
-    for (int64_t i = 0; i < stored->numel; i++) codes[i] = narrow_code(stored->dtype, value_at(value, i));
+    if (value->dtype == OB_F32) {
+        ob_half_encode(stored->dtype, value->data, codes, stored->numel);
+        return;
+    }
+    const double *wide = value->data;
+    for (int64_t i = 0; i < stored->numel; i++) {
+        float narrowed = (float)wide[i];
+        ob_half_encode(stored->dtype, &narrowed, &codes[i], 1);
+    }
 }
 
 void ob_kfac_store_identity(ob_tensor *stored) {
     int64_t n = stored->shape[0];
-    uint16_t *codes = stored->data, one = narrow_code(stored->dtype, 1.0), zero = narrow_code(stored->dtype, 0.0);
-    for (int64_t i = 0; i < n * n; i++) codes[i] = i % (n + 1) == 0 ? one : zero;
+    const float one_zero[2] = {1.0f, 0.0f};
+    uint16_t codes[2], *stored_codes = stored->data;
+    ob_half_encode(stored->dtype, one_zero, codes, 2);
+    for (int64_t i = 0; i < n * n; i++) stored_codes[i] = i % (n + 1) == 0 ? codes[0] : codes[1];
 }
 
 void ob_kfac_wide_scratch_init(ob_kfac_wide_scratch *scratch, ob_dtype wide,
@@ -78,6 +69,15 @@ ob_tensor *ob_kfac_widened(ob_ctx *ctx, ob_kfac_wide_scratch *scratch, int which
     ob_tensor *value = ob_kfac_output_for(ctx, scratch, which, stored);
     if (!value || value == stored) return value;
     const uint16_t *codes = stored->data;
-    for (int64_t i = 0; i < stored->numel; i++) set_value(value, i, wide_value(stored->dtype, codes[i]));
+    if (value->dtype == OB_F32) {
+        ob_half_decode(stored->dtype, codes, value->data, stored->numel);
+        return value;
+    }
+    double *wide = value->data;
+    for (int64_t i = 0; i < stored->numel; i++) {
+        float widened;
+        ob_half_decode(stored->dtype, &codes[i], &widened, 1);
+        wide[i] = widened;
+    }
     return value;
 }
