@@ -251,6 +251,9 @@ static const ob_config_key config_keys[] = {
      .help = "KAISA: decompose a layer's A and G on the same rank"},
     {.key = "kfac.eigen_outer", .type = OB_CFG_BOOL, .default_value = "true",
      .help = "eigen method: precompute 1/(d_G d_A^T + damping) at each inverse update"},
+    {.key = "kfac.batch_averaged", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "the loss is a batch mean: multiply output gradients by the local batch size before G is "
+             "built (kfac-pytorch v0.3's batch_averaged; G then estimates the per-example Fisher factor)"},
     {.key = "kfac.symmetric_comm", .type = OB_CFG_BOOL, .default_value = "true",
      .help = "all-reduce only the upper triangle of each (symmetric) factor"},
     {.key = "kfac.skip_layers", .type = OB_CFG_STRING, .default_value = "",

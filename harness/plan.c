@@ -276,8 +276,9 @@ int ob_plan_execute(const ob_config *cfg, const ob_plan_options *options, char *
         }
     }
     if (!rc) {
-        /* K-FAC's two update counters (F64) sit with the optimizer state */
-        base.optimizer_state_bytes = (double)ob_optimizer_state_bytes(optimizer) + (base.kfac ? 16.0 : 0.0);
+        /* K-FAC's counters (F64) sit with the optimizer state */
+        base.optimizer_state_bytes =
+            (double)ob_optimizer_state_bytes(optimizer) + (base.kfac ? OB_KFAC_COUNTER_BYTES : 0.0);
         rc = print_plans(&base, err, err_len);
     }
     ob_optimizer_free(ctx, optimizer);

@@ -499,6 +499,18 @@ static int reduce_eval(run_state *r, ob_eval_result *result) {
     return 0;
 }
 
+/* K-FAC's KL clipping since the previous evaluation, as an event and a
+ * progress line: a run whose every step is clipped ignores its learning-rate
+ * schedule (ob_kfac.h). */
+static void log_kl_clipping(run_state *r) {
+    ob_kfac_kl_summary kl = ob_kfac_take_kl_summary(r->kfac);
+    event(r, "kfac_kl_clip", "{\"steps\": %lld, \"clipped\": %lld, \"mean_scale\": %.6g, \"min_scale\": %.6g}",
+          (long long)kl.steps, (long long)kl.clipped, kl.mean_scale, kl.min_scale);
+    ob_progress_line(&r->progress,
+                     "kfac  KL-clipped %lld of %lld steps since the last evaluation, scale mean %.3g min %.3g",
+                     (long long)kl.clipped, (long long)kl.steps, kl.mean_scale, kl.min_scale);
+}
+
 /* Evaluates, logs the point and returns whether the target is met. */
 static int evaluate(run_state *r, bool *converged) {
     double started = ob_now();
@@ -518,6 +530,7 @@ static int evaluate(run_state *r, bool *converged) {
                        .metric = r->last_metric, .loss = result.loss / samples, .secondary = secondary};
     if (r->log) ob_h5log_eval(r->log, &row);
     event(r, "eval_accuracy", "{\"value\": %.6f}", r->last_metric);
+    if (r->kfac) log_kl_clipping(r);
     ob_progress_line(&r->progress, "eval  epoch %.2f  step %lld  %s %.4f  loss %.4f  train %.1f s", epoch,
                      (long long)r->step, r->workload->metric_name, r->last_metric, row.loss, r->train_s);
     *converged = target_met(r, r->last_metric);

@@ -183,18 +183,16 @@ void ob_kfac_scratch_elements(const ob_kfac_config *config, const ob_kfac_assign
     memset(elements, 0, OB_KFAC_WIDE_BUFFERS * sizeof *elements);
     if (!ob_dtype_is_half(config->factor_dtype) && !ob_dtype_is_half(config->inverse_dtype)) return;
     bool eigen = config->method == OB_KFAC_EIGEN, dp = assignment->variant == OB_KFAC_DP;
+    /* g x a >= max(a, g): eigen_outer's buffer also takes the eigenvalues as decomposed */
     for (int i = 0; i < assignment->n_slots; i++) {
         const ob_kfac_slot *s = &assignment->slots[i];
         if (!dp || ob_kfac_is_grad_worker(assignment, s, rank)) {
             int64_t a = s->a_dim, g = s->g_dim, dim = a > g ? a : g;
-            at_least(&elements[0], dim * dim);
-            at_least(&elements[1], dim * dim);
+            at_least(&elements[OB_KFAC_WIDE_G_SIDE], g * g);
+            at_least(&elements[OB_KFAC_WIDE_A_SIDE], a * a);
             if (eigen) {
-                at_least(&elements[2], config->eigen_outer ? g * a : dim);
-                if (!config->eigen_outer) at_least(&elements[3], a);
-            } else if (dp) {
-                at_least(&elements[2], a * a);
-                at_least(&elements[3], g * g);
+                at_least(&elements[OB_KFAC_WIDE_VALUES], config->eigen_outer ? g * a : dim);
+                if (!config->eigen_outer) at_least(&elements[OB_KFAC_WIDE_A_VALUES], a);
             }
         }
     }

@@ -24,6 +24,11 @@ typedef struct {
     ob_tensor *q_a, *d_a, *q_g, *d_g, *outer, *a_inv, *g_inv;
 } slot_state;
 
+/* What the counters tensor holds: the updates done so far, and KL clipping
+ * over the steps since the last ob_kfac_take_kl_summary. */
+enum { FACTOR_UPDATES, INVERSE_UPDATES, KL_STEPS, KL_CLIPPED, KL_SCALE_SUM, KL_SCALE_MIN, COUNTERS };
+_Static_assert(COUNTERS * sizeof(double) == OB_KFAC_COUNTER_BYTES, "the plan charges OB_KFAC_COUNTER_BYTES");
+
 struct ob_kfac {
     ob_ctx *ctx;
     ob_params *params;
@@ -34,7 +39,7 @@ struct ob_kfac {
     int64_t steps_per_epoch;
     int rank, world_size;
     slot_state *slots;
-    ob_tensor *updates; /* F64 [2]: factor updates and inverse updates done */
+    ob_tensor *counters; /* F64 [COUNTERS], checkpointed with the factors */
     double seconds[OB_KFAC_PHASE_COUNT];
     int64_t calls[OB_KFAC_PHASE_COUNT];
 };
@@ -52,6 +57,12 @@ static double phase_end(ob_kfac *kfac, ob_kfac_phase phase, double started) {
     kfac->seconds[phase] += now - started;
     kfac->calls[phase]++;
     return now;
+}
+
+static void restart_kl_counts(ob_kfac *kfac) {
+    double *counters = ob_f64(kfac->counters);
+    counters[KL_STEPS] = counters[KL_CLIPPED] = counters[KL_SCALE_SUM] = 0.0;
+    counters[KL_SCALE_MIN] = 1.0;
 }
 
 /* ---- construction ---- */
@@ -156,12 +167,14 @@ ob_kfac *ob_kfac_new(ob_ctx *ctx, ob_params *params, ob_comm *comm, const ob_kfa
     /* The counters are bookkeeping, not factors: kfac_factors then holds
      * exactly the factor bytes `optbench plan` predicts. The host reads them
      * every step, so they stay there on any device. */
-    kfac->updates = ob_tensor_new_on(ctx, OB_CPU, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(2));
-    bool ok = kfac->slots && kfac->updates;
+    kfac->counters = ob_tensor_new_on(ctx, OB_CPU, OB_MEM_OPTIMIZER_STATE, OB_F64, OB_SHAPE(COUNTERS));
+    bool ok = kfac->slots && kfac->counters;
+    if (kfac->counters) restart_kl_counts(kfac);
     for (int i = 0; ok && i < n; i++) {
         slot_state *s = &kfac->slots[i];
         s->slot = &kfac->assignment.slots[i];
         ob_kfac_layer_describe(ob_params_layer_at(params, s->slot->layer_index), &s->layer);
+        s->layer.undo_batch_mean = config->batch_averaged;
         s->grad_worker = ob_kfac_is_grad_worker(&kfac->assignment, s->slot, kfac->rank);
         s->builds_factors = kfac->assignment.variant == OB_KFAC_KAISA || s->grad_worker;
         ok = allocate_slot(kfac, s);
@@ -186,7 +199,7 @@ void ob_kfac_free(ob_ctx *ctx, ob_kfac *kfac) {
         /* NULL for the slots after one whose allocation failed */
         if (s->layer.layer) s->layer.layer->capture = false;
     }
-    if (kfac->updates) ob_tensor_free(ctx, kfac->updates);
+    if (kfac->counters) ob_tensor_free(ctx, kfac->counters);
     ob_kfac_wide_scratch_free(ctx, &kfac->scratch);
     ob_comm_free(kfac->receiver_group);
     ob_comm_free(kfac->worker_group);
@@ -251,9 +264,19 @@ static int allreduce_factor(ob_kfac *kfac, ob_tensor *factor) {
     return 0;
 }
 
-/* The running average of a stored factor, computed wide. */
-static int average_into(ob_kfac *kfac, double decay, const ob_tensor *batch, ob_tensor *stored) {
-    ob_tensor *running = ob_kfac_widened(kfac->ctx, &kfac->scratch, 0, stored);
+/* stored's values, wide, in scratch buffer `which` (or stored itself). */
+static ob_tensor *wide(ob_kfac *kfac, int which, ob_tensor *stored) {
+    return ob_kfac_widened(kfac->ctx, &kfac->scratch, which, stored);
+}
+
+/* Where to compute what goes to stored: scratch buffer `which` (or stored itself). */
+static ob_tensor *wide_output(ob_kfac *kfac, int which, ob_tensor *stored) {
+    return ob_kfac_output_for(kfac->ctx, &kfac->scratch, which, stored);
+}
+
+/* The running average of a stored factor, computed wide in the buffer of its side. */
+static int average_into(ob_kfac *kfac, double decay, const ob_tensor *batch, int side, ob_tensor *stored) {
+    ob_tensor *running = wide(kfac, side, stored);
     if (!running) return -1;
     ob_kfac_running_average(decay, batch, running);
     ob_kfac_store(running, stored);
@@ -281,10 +304,12 @@ static int update_factors(ob_kfac *kfac, int64_t step) {
             return -1;
         }
         if (reduce) t = phase_end(kfac, OB_KFAC_PHASE_FACTOR_COMM, t);
-        if (average_into(kfac, decay, a_batch, s->a) || average_into(kfac, decay, g_batch, s->g)) return -1;
+        if (average_into(kfac, decay, a_batch, OB_KFAC_WIDE_A_SIDE, s->a) ||
+            average_into(kfac, decay, g_batch, OB_KFAC_WIDE_G_SIDE, s->g))
+            return -1;
         phase_end(kfac, OB_KFAC_PHASE_FACTORS, t);
     }
-    ob_f64(kfac->updates)[0] += 1;
+    ob_f64(kfac->counters)[FACTOR_UPDATES] += 1;
     return 0;
 }
 
@@ -300,39 +325,32 @@ static int broadcast_in_group(ob_kfac *kfac, ob_tensor *t, int worker) {
                              OB_COMM_INVERSES);
 }
 
-/* stored's values, wide, in scratch buffer `which` (or stored itself). */
-static ob_tensor *wide(ob_kfac *kfac, int which, ob_tensor *stored) {
-    return ob_kfac_widened(kfac->ctx, &kfac->scratch, which, stored);
-}
-
-/* Where to compute what goes to stored: scratch buffer `which` (or stored itself). */
-static ob_tensor *wide_output(ob_kfac *kfac, int which, ob_tensor *stored) {
-    return ob_kfac_output_for(kfac->ctx, &kfac->scratch, which, stored);
-}
-
 /* One stored factor's decomposition into its stored results: eigen q, d,
- * or the damped inverse inv; computed wide. */
-static int decompose_factor(ob_kfac *kfac, ob_tensor *factor, double damping, ob_tensor *q, ob_tensor *d,
+ * or the damped inverse inv; computed wide in the buffer of the factor's
+ * side, so that a narrow factor's wide copy is decomposed in place. */
+static int decompose_factor(ob_kfac *kfac, ob_tensor *factor, int side, double damping, ob_tensor *q, ob_tensor *d,
                             ob_tensor *inv) {
-    ob_tensor *f = wide(kfac, 0, factor);
+    ob_tensor *f = wide(kfac, side, factor);
     if (!f) return -1;
     if (kfac->config.method == OB_KFAC_EIGEN) {
-        ob_tensor *q_out = wide_output(kfac, 1, q), *d_out = wide_output(kfac, 2, d);
+        ob_tensor *q_out = wide_output(kfac, side, q), *d_out = wide_output(kfac, OB_KFAC_WIDE_VALUES, d);
         if (!q_out || !d_out || ob_kfac_eigen(kfac->ctx, f, q_out, d_out)) return -1;
         ob_kfac_store(q_out, q);
         ob_kfac_store(d_out, d);
         return 0;
     }
-    ob_tensor *inv_out = wide_output(kfac, 1, inv);
+    ob_tensor *inv_out = wide_output(kfac, side, inv);
     if (!inv_out || ob_kfac_damped_inverse(kfac->ctx, f, damping, inv_out)) return -1;
     ob_kfac_store(inv_out, inv);
     return 0;
 }
 
-/* DP-KFAC's inverse variant: factored Tikhonov damping couples A and G. */
+/* DP-KFAC's inverse variant: factored Tikhonov damping couples A and G
+ * (both traces are read before either is inverted, in place or not). */
 static int dp_inverses(ob_kfac *kfac, slot_state *s, double damping) {
-    ob_tensor *a = wide(kfac, 0, s->a), *g = wide(kfac, 1, s->g);
-    ob_tensor *a_inv = wide_output(kfac, 2, s->a_inv), *g_inv = wide_output(kfac, 3, s->g_inv);
+    ob_tensor *a = wide(kfac, OB_KFAC_WIDE_A_SIDE, s->a), *g = wide(kfac, OB_KFAC_WIDE_G_SIDE, s->g);
+    ob_tensor *a_inv = wide_output(kfac, OB_KFAC_WIDE_A_SIDE, s->a_inv);
+    ob_tensor *g_inv = wide_output(kfac, OB_KFAC_WIDE_G_SIDE, s->g_inv);
     if (!a || !g || !a_inv || !g_inv || ob_kfac_dp_damped_inverses(kfac->ctx, a, g, damping, a_inv, g_inv)) return -1;
     ob_kfac_store(a_inv, s->a_inv);
     ob_kfac_store(g_inv, s->g_inv);
@@ -341,7 +359,8 @@ static int dp_inverses(ob_kfac *kfac, slot_state *s, double damping) {
 
 /* eigen_outer's 1 / (d_G d_A^T + damping) from the stored eigenvalues. */
 static int eigen_outer(ob_kfac *kfac, slot_state *s, double damping) {
-    ob_tensor *d_g = wide(kfac, 0, s->d_g), *d_a = wide(kfac, 1, s->d_a), *outer = wide_output(kfac, 2, s->outer);
+    ob_tensor *d_g = wide(kfac, OB_KFAC_WIDE_G_SIDE, s->d_g), *d_a = wide(kfac, OB_KFAC_WIDE_A_SIDE, s->d_a);
+    ob_tensor *outer = wide_output(kfac, OB_KFAC_WIDE_VALUES, s->outer);
     if (!d_g || !d_a || !outer) return -1;
     ob_kfac_eigen_outer(d_g, d_a, damping, outer);
     ob_kfac_store(outer, s->outer);
@@ -357,9 +376,11 @@ static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
     if (kfac->assignment.variant == OB_KFAC_DP && !eigen) {
         if (dp_inverses(kfac, s, damping)) return -1;
     } else {
-        if (kfac->rank == slot->a_worker && decompose_factor(kfac, s->a, damping, s->q_a, s->d_a, s->a_inv))
+        if (kfac->rank == slot->a_worker &&
+            decompose_factor(kfac, s->a, OB_KFAC_WIDE_A_SIDE, damping, s->q_a, s->d_a, s->a_inv))
             return -1;
-        if (kfac->rank == slot->g_worker && decompose_factor(kfac, s->g, damping, s->q_g, s->d_g, s->g_inv))
+        if (kfac->rank == slot->g_worker &&
+            decompose_factor(kfac, s->g, OB_KFAC_WIDE_G_SIDE, damping, s->q_g, s->d_g, s->g_inv))
             return -1;
     }
     t = phase_end(kfac, OB_KFAC_PHASE_INVERSES, t);
@@ -387,7 +408,7 @@ static int update_inverses(ob_kfac *kfac, int64_t step) {
     double damping = ob_kfac_piecewise_at(&kfac->config.damping, epoch_of(kfac, step));
     for (int i = 0; i < kfac->assignment.n_slots; i++)
         if (kfac->slots[i].grad_worker && decompose_slot(kfac, &kfac->slots[i], damping)) return -1;
-    ob_f64(kfac->updates)[1] += 1;
+    ob_f64(kfac->counters)[INVERSE_UPDATES] += 1;
     return 0;
 }
 
@@ -396,16 +417,17 @@ static int update_inverses(ob_kfac *kfac, int64_t step) {
 static int precondition_slot(ob_kfac *kfac, slot_state *s, const ob_tensor *grad, double damping,
                              ob_tensor *out) {
     if (kfac->config.method == OB_KFAC_INVERSE) {
-        ob_tensor *g_inv = wide(kfac, 0, s->g_inv), *a_inv = wide(kfac, 1, s->a_inv);
+        ob_tensor *g_inv = wide(kfac, OB_KFAC_WIDE_G_SIDE, s->g_inv);
+        ob_tensor *a_inv = wide(kfac, OB_KFAC_WIDE_A_SIDE, s->a_inv);
         return !g_inv || !a_inv || ob_kfac_precondition_inverse(kfac->ctx, g_inv, a_inv, grad, out);
     }
-    ob_tensor *q_g = wide(kfac, 0, s->q_g), *q_a = wide(kfac, 1, s->q_a);
+    ob_tensor *q_g = wide(kfac, OB_KFAC_WIDE_G_SIDE, s->q_g), *q_a = wide(kfac, OB_KFAC_WIDE_A_SIDE, s->q_a);
     if (!q_g || !q_a) return -1;
     if (kfac->config.eigen_outer) {
-        ob_tensor *outer = wide(kfac, 2, s->outer);
+        ob_tensor *outer = wide(kfac, OB_KFAC_WIDE_VALUES, s->outer);
         return !outer || ob_kfac_precondition_eigen_outer(kfac->ctx, q_g, q_a, outer, grad, out);
     }
-    ob_tensor *d_g = wide(kfac, 2, s->d_g), *d_a = wide(kfac, 3, s->d_a);
+    ob_tensor *d_g = wide(kfac, OB_KFAC_WIDE_VALUES, s->d_g), *d_a = wide(kfac, OB_KFAC_WIDE_A_VALUES, s->d_a);
     return !d_g || !d_a || ob_kfac_precondition_eigen(kfac->ctx, q_g, d_g, q_a, d_a, damping, grad, out);
 }
 
@@ -426,6 +448,25 @@ static double kl_scale(const ob_kfac *kfac, double vg_sum, double lr) {
     double kl = fabs(vg_sum * lr * lr);
     if (kfac->config.kl_clip <= 0 || kl == 0) return 1.0;
     return fmin(1.0, sqrt(kfac->config.kl_clip / kl));
+}
+
+static void count_kl_scale(ob_kfac *kfac, double nu) {
+    double *counters = ob_f64(kfac->counters);
+    counters[KL_STEPS] += 1;
+    counters[KL_CLIPPED] += nu < 1.0;
+    counters[KL_SCALE_SUM] += nu;
+    counters[KL_SCALE_MIN] = fmin(counters[KL_SCALE_MIN], nu);
+}
+
+ob_kfac_kl_summary ob_kfac_take_kl_summary(ob_kfac *kfac) {
+    const double *counters = ob_f64(kfac->counters);
+    double steps = counters[KL_STEPS];
+    ob_kfac_kl_summary summary = {.steps = (int64_t)steps,
+                                  .clipped = (int64_t)counters[KL_CLIPPED],
+                                  .mean_scale = steps > 0 ? counters[KL_SCALE_SUM] / steps : 1.0,
+                                  .min_scale = counters[KL_SCALE_MIN]};
+    restart_kl_counts(kfac);
+    return summary;
 }
 
 static int precondition_all(ob_kfac *kfac, int64_t step, double lr) {
@@ -454,6 +495,7 @@ static int precondition_all(ob_kfac *kfac, int64_t step, double lr) {
         phase_end(kfac, OB_KFAC_PHASE_PRECONDITION, t);
     }
     double t = now_seconds(), nu = kl_scale(kfac, vg_sum, lr);
+    count_kl_scale(kfac, nu);
     for (int i = 0; i < n; i++) {
         if (nu != 1.0) ob_backend_of(preconditioned[i])->scale(nu, preconditioned[i]);
         ob_kfac_scatter_grad(&kfac->slots[i].layer, preconditioned[i]);
@@ -465,7 +507,8 @@ static int precondition_all(ob_kfac *kfac, int64_t step, double lr) {
 int ob_kfac_precondition(ob_kfac *kfac, int64_t step, double lr) {
     if (due(kfac, &kfac->config.factor_update_steps, step) && update_factors(kfac, step)) return -1;
     if (due(kfac, &kfac->config.inv_update_steps, step) && update_inverses(kfac, step)) return -1;
-    if (ob_f64(kfac->updates)[1] == 0) return 0; /* no inverses yet (a resumed run between updates has them) */
+    /* no inverses yet (a resumed run between updates has them) */
+    if (ob_f64(kfac->counters)[INVERSE_UPDATES] == 0) return 0;
     return precondition_all(kfac, step, lr);
 }
 
@@ -504,8 +547,8 @@ int ob_kfac_state_count(const ob_kfac *kfac) {
 
 ob_tensor *ob_kfac_state_at(const ob_kfac *kfac, int i, char *name, size_t name_len) {
     if (i == 0) {
-        if (name) snprintf(name, name_len, "kfac.updates");
-        return kfac->updates;
+        if (name) snprintf(name, name_len, "kfac.counters");
+        return kfac->counters;
     }
     int index = 1;
     for (int k = 0; k < kfac->assignment.n_slots; k++)

@@ -136,8 +136,9 @@ int ob_kfac_batch_factors(ob_ctx *ctx, const ob_kfac_layer *l, ob_tensor *a_batc
     /* Under loss scaling the captured gradient carries a factor s: G would
      * carry s^2, so it is divided out here (KAISA does the same with AMP). */
     double grad_scale = l->layer->captured_grad_scale > 0 ? l->layer->captured_grad_scale : 1.0;
+    double batch = l->undo_batch_mean ? (double)dy->shape[0] : 1.0;
     backend->syrk(ctx, scale, a, 0.0, a_batch);
-    backend->syrk(ctx, scale / (grad_scale * grad_scale), dy, 0.0, g_batch);
+    backend->syrk(ctx, scale * batch * batch / (grad_scale * grad_scale), dy, 0.0, g_batch);
     return 0;
 }
 
@@ -192,7 +193,7 @@ int ob_kfac_damped_inverse(ob_ctx *ctx, const ob_tensor *factor, double damping,
         !check_matrix(ctx, "its inverse", inv, n, n, factor->dtype))
         return 1;
     const ob_backend *backend = ob_backend_of(factor);
-    backend->copy(factor, inv);
+    if (inv->data != factor->data) backend->copy(factor, inv);
     backend->add_diagonal(inv, damping);
     return backend->spd_inverse(ctx, inv, inv);
 }

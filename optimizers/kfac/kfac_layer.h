@@ -29,6 +29,13 @@ typedef struct {
     ob_tensor *bias;   /* [g_dim], or NULL */
     int64_t a_dim;     /* in (Linear) or kh*kw*in_c (Conv2d), +1 with a bias */
     int64_t g_dim;     /* out features (Linear) or out_c (Conv2d) */
+    /* Multiply the output gradient by its leading dimension before G is
+     * built (kfac.batch_averaged): the local batch for Conv2d and for a
+     * Linear on [B, in], the B·T token rows of BERT's Linear layers (as
+     * kfac-pytorch v0.3 does). Under a batch-mean loss G then holds
+     * per-example gradients: B^2 times the G of the gradient as backward
+     * produced it. Off after ob_kfac_layer_describe. */
+    bool undo_batch_mean;
 } ob_kfac_layer;
 
 /* Fills *out for a Linear or Conv2d layer. Returns nonzero, leaving *out
@@ -43,7 +50,7 @@ int ob_kfac_layer_describe(ob_layer *layer, ob_kfac_layer *out);
  *           (| 1 with a bias), g = output gradient [B·S, C_out], S = H_out·W_out,
  *           every row of a and g divided by S:  A = a^T a / (B·S),  G = g^T g / (B·S).
  * g is the gradient as the backward produced it (a batch-mean loss leaves its
- * 1/B in it). The conv geometry comes from the layer's stride, pad and
+ * 1/B in it), times B with undo_batch_mean. The conv geometry comes from the layer's stride, pad and
  * dilation, the weight's kernel and the captured input's shape.
  * a_batch [a_dim, a_dim] and g_batch [g_dim, g_dim] are overwritten, both
  * triangles filled. */
@@ -58,7 +65,7 @@ void ob_kfac_gather_grad(const ob_kfac_layer *l, ob_tensor *grad_mat);
 void ob_kfac_scatter_grad(const ob_kfac_layer *l, const ob_tensor *grad_mat);
 
 /* factor [n,n] = q diag(d) q^T, q[i,j] = component i of eigenvector j, d [n]
- * ascending and clamped at 0 from below. */
+ * ascending and clamped at 0 from below (q may be factor). */
 int ob_kfac_eigen(ob_ctx *ctx, const ob_tensor *factor, ob_tensor *q, ob_tensor *d);
 
 /* inv [n,n] = (factor + damping I)^-1 (inv may be factor). */

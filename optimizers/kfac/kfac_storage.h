@@ -10,8 +10,8 @@
  * largest tensor it takes (ob_kfac_scratch_elements) and reused slot after
  * slot, so that what narrow storage saves is not spent again in the step
  * arena (which keeps its largest block): the cost, charged to workspace, is
- * about two wide copies of the largest factor against half of every factor
- * and inverse. */
+ * one wide copy of the largest A and one of the largest G (decomposed in
+ * place there) against half of every factor and inverse. */
 #ifndef OB_KFAC_STORAGE_H
 #define OB_KFAC_STORAGE_H
 

@@ -67,6 +67,7 @@ typedef struct {
     bool colocate_factors;     /* KAISA: A and G of a layer on the same rank */
     bool eigen_outer;          /* eigen method: precompute 1/(d_G d_A^T + damping) */
     bool symmetric_comm;       /* all-reduce factors' upper triangles only */
+    bool batch_averaged;       /* G from per-example output gradients (times the local batch) */
     const char *skip_layers;   /* comma-separated fnmatch patterns of layer names; "" = none */
     /* What the running factors and the inverses (eigen: Q, d, outer) are
      * kept in: OB_F16 or OB_BF16 to halve their memory (and the inverses'
@@ -115,15 +116,21 @@ typedef struct {
     int64_t wide_scratch_bytes;
 } ob_kfac_rank_cost;
 
-/* The most wide copies of narrow state one K-FAC operation holds at once
- * (DP-KFAC's coupled inverses: A, G and both results). */
-#define OB_KFAC_WIDE_BUFFERS 4
+/* The wide scratch buffers (kfac_storage.h), by role: the most wide copies
+ * of narrow state one K-FAC operation holds at once (preconditioning: both
+ * eigenbases and both eigenvalue vectors). A factor is decomposed in the
+ * buffer of its side, in place when its wide copy is scratch itself. */
+enum {
+    OB_KFAC_WIDE_G_SIDE = 0,      /* G, Q_G or G's inverse: g x g */
+    OB_KFAC_WIDE_A_SIDE = 1,      /* A, Q_A or A's inverse: a x a */
+    OB_KFAC_WIDE_VALUES = 2,      /* eigenvalues as decomposed, d_G, or eigen_outer's g x a */
+    OB_KFAC_WIDE_A_VALUES = 3,    /* d_A while preconditioning without eigen_outer */
+    OB_KFAC_WIDE_BUFFERS
+};
 
-/* Elements of each of rank's wide scratch buffers (kfac_storage.h), from
- * the largest tensor each one takes over the slots whose factors rank
- * holds: buffers 0 and 1 the factors, inverses and eigenbases (max(a, g)^2);
- * 2 and 3 the eigenvalues, eigen_outer's g x a (buffer 2), or DP-KFAC's
- * coupled inverses (a^2 and g^2). All 0 when nothing is stored narrow. */
+/* Elements of each of rank's wide scratch buffers, from the largest tensor
+ * each role takes over the slots whose factors rank holds. All 0 when
+ * nothing is stored narrow. */
 void ob_kfac_scratch_elements(const ob_kfac_config *config, const ob_kfac_assignment *assignment, int rank,
                               int64_t elements[OB_KFAC_WIDE_BUFFERS]);
 
@@ -164,13 +171,27 @@ void ob_kfac_before_forward(ob_kfac *kfac, int64_t step);
  * ob_ctx_error set. */
 int ob_kfac_precondition(ob_kfac *kfac, int64_t step, double lr);
 
+/* KL clipping over the preconditioned steps since the previous call (or the
+ * start): how many, how many were scaled down (nu < 1), the mean and the
+ * smallest nu. While every step is clipped the update's size is
+ * sqrt(kl_clip) in the KL metric whatever the learning rate, so the base
+ * optimizer's schedule has no effect: this is what shows it. The counts are
+ * checkpointed; the call restarts them. */
+typedef struct {
+    int64_t steps, clipped;
+    double mean_scale, min_scale;
+} ob_kfac_kl_summary;
+ob_kfac_kl_summary ob_kfac_take_kl_summary(ob_kfac *kfac);
+
 void ob_kfac_phase_times(const ob_kfac *kfac, double seconds[OB_KFAC_PHASE_COUNT],
                          int64_t calls[OB_KFAC_PHASE_COUNT]);
 
 /* State for checkpoints: this rank's factors and inverses (named
- * "kfac.<layer>.A", ".G", ".QA", ".dA", ..., ".Ainv", ...) and a
- * one-element F64 tensor "kfac.updates" counting factor and inverse updates. */
+ * "kfac.<layer>.A", ".G", ".QA", ".dA", ..., ".Ainv", ...) and an F64
+ * tensor "kfac.counters" (factor and inverse updates, the KL-clip counts). */
 int ob_kfac_state_count(const ob_kfac *kfac);
+/* The counters' bytes, charged to optimizer_state (what `optbench plan` adds). */
+#define OB_KFAC_COUNTER_BYTES 48
 ob_tensor *ob_kfac_state_at(const ob_kfac *kfac, int i, char *name, size_t name_len);
 
 #endif

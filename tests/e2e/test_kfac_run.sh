@@ -92,7 +92,34 @@ check "eigen_outer, bf16 inverses runs" kfac --max-steps 2 --set kfac.eigen_oute
   --out outer16.h5
 check "eigen_outer bf16: losses finite" bash -c "$H5READ column outer16.h5 train loss | grep -vqiE 'nan|inf'"
 
-# (f) bad kfac values: exit 2, one line naming the key, no output file.
+# (f) KL clipping is summarised at every evaluation (event kfac_kl_clip):
+# the summaries cover every preconditioned step once, the counts survive a
+# kill and resume, no clipping leaves every scale at 1, and a tiny kl_clip
+# clips every step.
+kl_summaries() { # kl_summaries FILE: one JSON object per evaluation
+  $H5READ table "$1" events | awk '$2 == "kfac_kl_clip" {$1 = ""; $2 = ""; print}'
+}
+kl_check() { # kl_check FILE PYTHON-CONDITION (over s: the list of summaries)
+  kl_summaries "$1" | /usr/bin/python3 -c "
+import json, sys
+s = [json.loads(line) for line in sys.stdin]
+print(s)
+sys.exit(not (len(s) > 0 and ($2)))"
+}
+check "kl summaries: one per evaluation" test "$(kl_summaries a.h5 | wc -l)" -eq "$(wc -l < a.metric)"
+check "kl summaries: 6 steps in all, counts and scales consistent" kl_check a.h5 \
+  "sum(x['steps'] for x in s) == 6 and all(0 <= x['clipped'] <= x['steps'] and 0 < x['min_scale'] <= x['mean_scale'] <= 1 for x in s)"
+kl_summaries a.h5 > a.kl
+kl_summaries part.h5 > part.kl
+check "kl summaries: identical after kill and resume" cmp a.kl part.kl
+check "kl_clip 0 runs" kfac --max-steps 3 --set kfac.kl_clip=0 --out noclip.h5
+check "kl_clip 0: no step clipped, every scale 1" kl_check noclip.h5 \
+  "sum(x['steps'] for x in s) == 3 and all(x['clipped'] == 0 and x['mean_scale'] == x['min_scale'] == 1 for x in s)"
+check "kl_clip 1e-12 runs" kfac --max-steps 3 --set kfac.kl_clip=1e-12 --out tinyclip.h5
+check "kl_clip 1e-12: every step clipped" kl_check tinyclip.h5 \
+  "sum(x['steps'] for x in s) == 3 and all(x['clipped'] == x['steps'] and x['mean_scale'] < 1e-3 for x in s)"
+
+# (g) bad kfac values: exit 2, one line naming the key, no output file.
 expect_bad() { # expect_bad "description" key args...
   local what=$1 key=$2
   shift 2

@@ -26,7 +26,7 @@ resume_case() {
   code=$?
   check "$name: interrupted run was killed (exit $code)" test "$code" -ne 0
   check "$name: checkpoint exists" test -s $name-part.h5.ckpt
-  check "$name: rank 1's K-FAC counters are in the checkpoint" $CKPT $name-part.h5.ckpt rank1/kfac.updates
+  check "$name: rank 1's K-FAC counters are in the checkpoint" $CKPT $name-part.h5.ckpt rank1/kfac.counters
   "$OPTBENCH" run --resume $name-part.h5.ckpt > $name-one-rank.out 2>&1
   code=$?
   check "$name: resume on 1 rank is refused (exit 2, got $code)" test "$code" -eq 2

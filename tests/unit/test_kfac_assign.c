@@ -380,14 +380,14 @@ static void test_costs(const ob_params *params) {
 
 /* Narrow storage (bf16 factors, fp16 inverses): 2 bytes per stored element
  * and per broadcast inverse element; the factor all-reduce stays wide (a
- * sum). The wide scratch (buffers of max(a, g)^2, max(a, g)^2, then the
- * eigenvalues or eigen_outer's g x a or DP's coupled a^2 and g^2) over the
+ * sum). The wide scratch (buffers of the largest g^2 and the largest a^2,
+ * where factors are decomposed in place, then for the eigen method the
+ * eigenvalues, max(a, g), or eigen_outer's g x a, and d_A, a) over the
  * slots whose factors the rank holds:
- *   every slot (KAISA): max(a, g) = 28 (slot 0): 784, 784; largest dim 28,
- *   largest a 28: eigen 784+784+28+28 = 1624; eigen_outer, largest g*a
- *   = 8*28 = 224: 784+784+224 = 1792;
- *   DP rank 2 owns slots 2 (10, 10) and 4 (6, 12): inverse 144+144+100+144
- *   = 532. */
+ *   every slot (KAISA): largest g 12 (slot 4): 144; largest a 28 (slot 0):
+ *   784; eigen 144+784+28+28 = 984; eigen_outer, largest g*a = 8*28 = 224:
+ *   144+784+224 = 1152;
+ *   DP rank 2 owns slots 2 (10, 10) and 4 (6, 12): inverse 144+100 = 244. */
 static void check_narrow(const ob_params *params, const ob_kfac_config *c, int rank, ob_kfac_rank_cost want,
                          const char *name) {
     ob_kfac_assignment as;
@@ -419,20 +419,20 @@ static void test_narrow_costs(const ob_params *params) {
     check_narrow(params, &c, 1,
                  (ob_kfac_rank_cost){.factor_bytes = 1705 * 2, .inverse_bytes = 1826 * 2,
                                      .factor_comm_bytes = 1705 * 4, .inverse_comm_bytes = 1826 * 2,
-                                     .wide_scratch_bytes = 1624 * 4},
+                                     .wide_scratch_bytes = 984 * 4},
                  "COMM-OPT eigen bf16/fp16");
     c.eigen_outer = true;
     check_narrow(params, &c, 3,
                  (ob_kfac_rank_cost){.factor_bytes = 1705 * 2, .inverse_bytes = (1826 + 542) * 2,
                                      .factor_comm_bytes = 1705 * 4, .inverse_comm_bytes = 1826 * 2,
-                                     .wide_scratch_bytes = 1792 * 4},
+                                     .wide_scratch_bytes = 1152 * 4},
                  "COMM-OPT eigen_outer bf16/fp16");
     c = base_config();
     c.variant = OB_KFAC_DP;
     c.method = OB_KFAC_INVERSE;
     c.factor_dtype = OB_BF16; /* inverses wide: the scratch is still needed for the factors */
     check_narrow(params, &c, 2,
-                 (ob_kfac_rank_cost){.factor_bytes = 380 * 2, .inverse_bytes = 380 * 4, .wide_scratch_bytes = 532 * 4},
+                 (ob_kfac_rank_cost){.factor_bytes = 380 * 2, .inverse_bytes = 380 * 4, .wide_scratch_bytes = 244 * 4},
                  "DP inverse bf16 factors, rank 2");
 }
 
@@ -504,12 +504,12 @@ static void test_new(ob_ctx *ctx, ob_params *params) {
         check(ob_mem_current(ctx, OB_MEM_KFAC_FACTORS) == 1705 * 4 &&
                   ob_mem_current(ctx, OB_MEM_KFAC_INVERSES) == (1826 + 542) * 4,
               "ob_kfac_new: holds 1705 factor and 2368 inverse elements of 4 bytes");
-        /* kfac.updates, then per slot A, G, QA, dA, QG, dG, outer */
+        /* kfac.counters, then per slot A, G, QA, dA, QG, dG, outer */
         char name[128] = "";
         check(ob_kfac_state_count(kfac) == 1 + 7 * N_SLOTS && ob_kfac_state_at(kfac, 0, name, sizeof name) &&
-                  strcmp(name, "kfac.updates") == 0 && ob_kfac_state_at(kfac, 1, name, sizeof name) &&
+                  strcmp(name, "kfac.counters") == 0 && ob_kfac_state_at(kfac, 1, name, sizeof name) &&
                   strcmp(name, "kfac.stem.conv.A") == 0,
-              "ob_kfac_new: 43 state tensors, kfac.updates then kfac.stem.conv.A");
+              "ob_kfac_new: 43 state tensors, kfac.counters then kfac.stem.conv.A");
         ob_kfac_free(ctx, kfac);
     }
     check(ob_mem_current(ctx, OB_MEM_KFAC_FACTORS) == 0 && ob_mem_current(ctx, OB_MEM_KFAC_INVERSES) == 0,

@@ -226,6 +226,13 @@ static void check_factors(ob_ctx *ctx, ob_params *params, ob_layer *layer, const
     check_error(relative_error(a_batch, a_ref, l.a_dim * l.a_dim), tolerance, what);
     snprintf(what, sizeof what, "%s: G matches the output-gradient rows", name);
     check_error(relative_error(g_batch, g_ref, l.g_dim * l.g_dim), tolerance, what);
+    /* kfac.batch_averaged: the output gradient times the batch, so G times B^2 */
+    l.undo_batch_mean = true;
+    snprintf(what, sizeof what, "%s: batch-averaged G computed", name);
+    check(ob_kfac_batch_factors(ctx, &l, a_batch, g_batch) == 0, what);
+    for (int64_t i = 0; i < l.g_dim * l.g_dim; i++) g_ref[i] *= (double)(x_shape[0] * x_shape[0]);
+    snprintf(what, sizeof what, "%s: batch-averaged G is B^2 times the reference", name);
+    check_error(relative_error(g_batch, g_ref, l.g_dim * l.g_dim), tolerance, what);
     free(a_ref);
     free(g_ref);
     ob_ctx_step_reset(ctx);
@@ -334,6 +341,15 @@ static void check_preconditioning(ob_ctx *ctx, ob_layer *layer, const int64_t *x
           "eigendecompositions");
     check(ob_kfac_precondition_eigen(ctx, q_g, d_g, q_a, d_a, damping, grad, v) == 0,
           "eigen preconditioning");
+    /* in place (the K-FAC scratch decomposes a wide copy where it lies): the same bits */
+    ob_tensor *g_copy = temp(ctx, OB_F64, OB_SHAPE(l.g_dim, l.g_dim));
+    ob_tensor *d_copy = temp(ctx, OB_F64, OB_SHAPE(l.g_dim));
+    ob_backend_of(g)->copy(g, g_copy);
+    snprintf(what, sizeof what, "%s: eigen in place gives the out-of-place bits", name);
+    check(ob_kfac_eigen(ctx, g_copy, g_copy, d_copy) == 0 &&
+              memcmp(g_copy->data, q_g->data, ob_tensor_bytes(q_g)) == 0 &&
+              memcmp(d_copy->data, d_g->data, ob_tensor_bytes(d_g)) == 0,
+          what);
     ob_kfac_eigen_outer(d_g, d_a, damping, outer);
     check(ob_kfac_precondition_eigen_outer(ctx, q_g, q_a, outer, grad, v_outer) == 0,
           "eigen preconditioning with the outer precomputed");
@@ -364,6 +380,14 @@ static void check_preconditioning(ob_ctx *ctx, ob_layer *layer, const int64_t *x
     check(ob_kfac_dp_damped_inverses(ctx, a, g, damping, a_inv, g_inv) == 0 &&
               ob_kfac_precondition_inverse(ctx, g_inv, a_inv, grad, v) == 0,
           "DP-damped inverse preconditioning");
+    ob_tensor *a_copy = temp(ctx, OB_F64, OB_SHAPE(l.a_dim, l.a_dim));
+    ob_backend_of(a)->copy(a, a_copy);
+    ob_backend_of(g)->copy(g, g_copy);
+    snprintf(what, sizeof what, "%s: DP-damped inverses in place give the out-of-place bits", name);
+    check(ob_kfac_dp_damped_inverses(ctx, a_copy, g_copy, damping, a_copy, g_copy) == 0 &&
+              memcmp(a_copy->data, a_inv->data, ob_tensor_bytes(a_inv)) == 0 &&
+              memcmp(g_copy->data, g_inv->data, ob_tensor_bytes(g_inv)) == 0,
+          what);
     want = kronecker_solve(g, a, root / pi, root * pi, 0, grad);
     snprintf(what, sizeof what, "%s: DP damping = ((G+√λ/π I) ⊗ (A+√λπ I))^-1 vec(∇)", name);
     check_error(relative_error(v, want, n), tolerance, what);
