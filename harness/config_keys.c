@@ -241,6 +241,9 @@ static const ob_config_key config_keys[] = {
     {.key = "kfac.kl_clip", .type = OB_CFG_FLOAT, .default_value = "0.001", .min = 0, .max = 1e6,
      .help = "KL clipping: scale preconditioned gradients by min(1, sqrt(kl_clip / |sum v g lr^2|)); "
              "0 = off"},
+    {.key = "kfac.kl_clip_lr", .type = OB_CFG_ENUM, .default_value = "scheduled", .choices = "scheduled|peak",
+     .help = "the learning rate in the KL-clip term: scheduled (KAISA; a clipped update ignores the schedule) "
+             "or peak (the base optimizer's peak rate, so a clipped update shrinks with the schedule)"},
     {.key = "kfac.grad_worker_frac", .type = OB_CFG_FLOAT, .default_value = "1", .min = 0,
      .min_exclusive = true, .max = 1,
      .help = "KAISA: fraction of ranks that hold each layer's inverses and precondition it; 1 = "

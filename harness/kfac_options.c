@@ -1,5 +1,6 @@
 /* Reads the kfac section (harness/config_keys.c documents every key). */
 #include "harness/ob_kfac_options.h"
+#include "harness/ob_run_options.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ int ob_kfac_options_from_config(const ob_config *cfg, ob_kfac_config *out, char 
     out->variant = strcmp(ob_config_get_str(cfg, "run.precond"), "dp-kfac") == 0 ? OB_KFAC_DP : OB_KFAC_KAISA;
     out->method = strcmp(ob_config_get_str(cfg, "kfac.method"), "inverse") == 0 ? OB_KFAC_INVERSE : OB_KFAC_EIGEN;
     out->kl_clip = ob_config_get_float(cfg, "kfac.kl_clip");
+    if (strcmp(ob_config_get_str(cfg, "kfac.kl_clip_lr"), "peak") == 0) out->kl_clip_lr = ob_run_base_lr(cfg);
     out->grad_worker_frac = ob_config_get_float(cfg, "kfac.grad_worker_frac");
     out->cost = strcmp(ob_config_get_str(cfg, "kfac.assignment"), "memory") == 0 ? OB_KFAC_COST_MEMORY
                                                                                  : OB_KFAC_COST_COMPUTE;

@@ -443,8 +443,11 @@ static int share_preconditioned(ob_kfac *kfac, const slot_state *s, ob_tensor *v
 }
 
 /* KL clipping (KAISA): nu = min(1, sqrt(kl_clip / |sum v.g lr^2|)) over all
- * K-FAC layers, computed alike on every rank from the shared v and g. */
+ * K-FAC layers, computed alike on every rank from the shared v and g. With
+ * kl_clip_lr the KL term uses that fixed rate: a clipped update
+ * lr nu v = (lr / kl_clip_lr) sqrt(kl_clip / v.g) v then follows the schedule. */
 static double kl_scale(const ob_kfac *kfac, double vg_sum, double lr) {
+    if (kfac->config.kl_clip_lr > 0) lr = kfac->config.kl_clip_lr;
     double kl = fabs(vg_sum * lr * lr);
     if (kfac->config.kl_clip <= 0 || kl == 0) return 1.0;
     return fmin(1.0, sqrt(kfac->config.kl_clip / kl));

@@ -62,6 +62,7 @@ typedef struct {
     ob_kfac_method method;
     ob_kfac_piecewise damping, factor_decay, factor_update_steps, inv_update_steps;
     double kl_clip;            /* <= 0: no KL clipping */
+    double kl_clip_lr;         /* > 0: the learning rate of the KL term, fixed; else the step's own */
     double grad_worker_frac;   /* KAISA: in [1/world, 1]; g = frac*world must divide world */
     ob_kfac_cost cost;
     bool colocate_factors;     /* KAISA: A and G of a layer on the same rank */

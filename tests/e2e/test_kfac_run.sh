@@ -118,6 +118,19 @@ check "kl_clip 0: no step clipped, every scale 1" kl_check noclip.h5 \
 check "kl_clip 1e-12 runs" kfac --max-steps 3 --set kfac.kl_clip=1e-12 --out tinyclip.h5
 check "kl_clip 1e-12: every step clipped" kl_check tinyclip.h5 \
   "sum(x['steps'] for x in s) == 3 and all(x['clipped'] == x['steps'] and x['mean_scale'] < 1e-3 for x in s)"
+# kfac.kl_clip_lr=peak: the KL term takes the peak rate instead of the
+# step's warm-up rate lr_0, so on a clipped first step (identical state in
+# both runs) nu_peak * peak = nu_scheduled * lr_0.
+KL_FIRST=(--max-steps 1 --set kfac.kl_clip=1e-12 --set sgd.lr=0.2 --set schedule.warmup_epochs=0.5)
+check "kl_clip_lr scheduled runs" kfac "${KL_FIRST[@]}" --out klsched.h5
+check "kl_clip_lr peak runs" kfac "${KL_FIRST[@]}" --set kfac.kl_clip_lr=peak --out klpeak.h5
+first_scale() { kl_summaries "$1" | head -1 | /usr/bin/python3 -c "import json, sys; print(json.load(sys.stdin)['mean_scale'])"; }
+lr0=$($H5READ column klsched.h5 train lr | head -1)
+check "kl_clip_lr peak: the clipped first step scales by lr_0 / peak" /usr/bin/python3 -c "
+import sys
+scheduled, peak, lr0 = $(first_scale klsched.h5), $(first_scale klpeak.h5), float.fromhex('$lr0')
+print('nu scheduled', scheduled, 'nu peak', peak, 'lr_0', lr0)
+sys.exit(not (0 < lr0 < 0.2 and abs(scheduled * lr0 - peak * 0.2) <= 1e-5 * peak * 0.2))"
 
 # (g) bad kfac values: exit 2, one line naming the key, no output file.
 expect_bad() { # expect_bad "description" key args...
@@ -131,3 +144,4 @@ expect_bad "damping 0" "kfac.damping" --set kfac.damping=0
 expect_bad "fractional factor_update_steps" "kfac.factor_update_steps" --set kfac.factor_update_steps=1.5
 expect_bad "two dampings without damping_epochs" "kfac.damping" --set kfac.damping=0.1,0.01
 expect_bad "fp8 factors" "kfac.factor_dtype" --set kfac.factor_dtype=fp8
+expect_bad "kl_clip_lr neither scheduled nor peak" "kfac.kl_clip_lr" --set kfac.kl_clip_lr=max
