@@ -38,9 +38,15 @@ expect_exit() {
   check "$what: exit $code" test $? -eq "$code"
 }
 
-# A fresh seed, its reference found through its attributes.
+# A fresh seed, its reference found through its attributes. The recipe
+# evaluates 64 images, so top-1 moves in steps of 1/64 and its binomial
+# standard deviation near 0.1 is about 0.04: the default band floor (0.02,
+# for full evaluations) is below that noise. The trajectories also depend
+# on the CPU (oneDNN and OpenBLAS take different kernels on AMD and Intel):
+# seed 6 left the default band by 0.004 at one point on an AMD EPYC machine
+# and stayed inside on a Xeon. The floor is therefore 0.05 here.
 recipe --seed 6 --out fresh.h5
-expect_exit 0 "a fresh seed passes" fresh.h5
+expect_exit 0 "a fresh seed passes" fresh.h5 --abs-tol 0.05
 check "band verdict line" grep -q "^verdict band fresh.h5: PASS" report.txt
 check "RCP verdict line with its numbers" grep -Eq "^verdict rcp: PASS \(olympic mean [0-9.]+ >= lower bound" report.txt
 check "overall PASS is the last line" bash -c "tail -1 report.txt | grep -qx 'overall: PASS'"
