@@ -8,6 +8,9 @@
 #define FP32_ABS_MASK 0x7fffffffu
 #define FP32_INF 0x7f800000u
 #define BF16_QUIET_NAN 0x7fc0u
+/* Below this many values a parallel region costs more than the conversion
+ * (K-FAC's eigenvalue vectors, the F64 tests' one-value calls). */
+#define PARALLEL_MIN 16384
 
 /* binary16: F16C (-march=native on x86-64) converts 8 values per
  * instruction with the rounding mode in its immediate; elsewhere GCC's
@@ -46,7 +49,7 @@ static inline uint16_t bf16_code(uint32_t bits) {
 
 static void encode_f16(const float *values, uint16_t *codes, int64_t n) {
     int64_t blocks = n / 8;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t b = 0; b < blocks; b++) encode_f16_block(values + 8 * b, codes + 8 * b);
     int64_t tail = n - 8 * blocks;
     if (tail) { /* through a padded block, so that the tail rounds exactly as the body */
@@ -60,7 +63,7 @@ static void encode_f16(const float *values, uint16_t *codes, int64_t n) {
 
 static void decode_f16(const uint16_t *codes, float *values, int64_t n) {
     int64_t blocks = n / 8;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t b = 0; b < blocks; b++) decode_f16_block(codes + 8 * b, values + 8 * b);
     int64_t tail = n - 8 * blocks;
     if (tail) {
@@ -78,7 +81,7 @@ void ob_half_encode(ob_dtype dtype, const float *values, uint16_t *codes, int64_
         return;
     }
     const uint32_t *bits = (const uint32_t *)values;
-#pragma omp parallel for simd schedule(static) /* simd: -O2's cheap cost model declines the remainder loop */
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN) /* simd: -O2 declines the remainder loop */
     for (int64_t i = 0; i < n; i++) codes[i] = bf16_code(bits[i]);
 }
 
@@ -88,6 +91,6 @@ void ob_half_decode(ob_dtype dtype, const uint16_t *codes, float *values, int64_
         return;
     }
     uint32_t *bits = (uint32_t *)values;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) bits[i] = (uint32_t)codes[i] << 16;
 }
