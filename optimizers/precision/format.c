@@ -298,26 +298,54 @@ void ob_format_round_array(const float *in, float *out, int64_t n, ob_format f, 
 
 /* ---- integer grids ---- */
 
-/* The level of t (in units of the grid step, inside the grid): floor(t)
- * plus one with the same rule as the float formats - ties to even, or up
- * when the random bits fall below floor(2^32 * frac). */
-static double round_level(double t, ob_rounding mode, uint32_t random_bits) {
-    double lower = floor(t);
-    double frac = t - lower;
-    bool up;
-    if (mode == OB_ROUND_STOCHASTIC)
-        up = (double)random_bits < floor(ldexp(frac, 32));
-    else
-        up = frac > 0.5 || (frac == 0.5 && fmod(lower, 2.0) != 0.0);
-    return lower + up;
+/* A grid's constants in double, taken once per call or array. */
+typedef struct {
+    double scale, zero_point, top;
+} grid_levels;
+
+static grid_levels levels_of(const ob_int_grid *grid) {
+    return (grid_levels){grid->scale, grid->zero_point, ldexp(1.0, grid->bits) - 1.0};
+}
+
+/* x in units of the grid step from the zero point, clamped into [0, top]
+ * (NaN goes to 0; grid_value returns NaN for it). Written as the max/min
+ * instructions' own selects, so that it vectorises. */
+static inline double grid_position(float x, grid_levels g) {
+    double t = ((double)x - g.zero_point) / g.scale;
+    t = t > 0.0 ? t : 0.0;
+    return t < g.top ? t : g.top;
+}
+
+/* The level of t: floor(t) plus one with the same rule as the float
+ * formats - up when the random bits fall below floor(2^32 * frac), or to
+ * the nearest with ties to even (nearbyint in the default rounding mode).
+ * Both are branch-free, so the array loops below vectorise. */
+static inline double stochastic_level(double t, uint32_t random_bits) {
+    double lower = floor(t), threshold = floor((t - lower) * 0x1p32);
+    return lower + ((double)random_bits < threshold ? 1.0 : 0.0);
+}
+
+static inline float grid_value(float x, double level, grid_levels g) {
+    float value = (float)(level * g.scale + g.zero_point); /* computed before the select: a plain blend */
+    return x != x ? x : value;
 }
 
 float ob_int_grid_round(float x, const ob_int_grid *grid, ob_rounding mode, uint32_t random_bits) {
-    if (isnan(x)) return x;
-    double top = ldexp(1.0, grid->bits) - 1.0;
-    double t = ((double)x - grid->zero_point) / grid->scale;
-    double level = t <= 0.0 ? 0.0 : t >= top ? top : round_level(t, mode, random_bits);
-    return (float)(level * grid->scale + grid->zero_point);
+    grid_levels g = levels_of(grid);
+    double t = grid_position(x, g);
+    return grid_value(x, mode == OB_ROUND_STOCHASTIC ? stochastic_level(t, random_bits) : nearbyint(t), g);
+}
+
+void ob_int_grid_round_array(const float *in, float *out, int64_t n, const ob_int_grid *grid, ob_rounding mode,
+                             const uint32_t *random_bits) {
+    grid_levels g = levels_of(grid);
+    if (mode == OB_ROUND_STOCHASTIC) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) out[i] = grid_value(in[i], stochastic_level(grid_position(in[i], g), random_bits[i]), g);
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) out[i] = grid_value(in[i], nearbyint(grid_position(in[i], g)), g);
+    }
 }
 
 int ob_int_grid_check(const ob_int_grid *grid, char *err, size_t err_len) {

@@ -1,6 +1,7 @@
 #include "optimizers/precision/ob_fqt.h"
 #include "optimizers/precision/ob_name_table.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,13 +40,17 @@ typedef struct {
 } value_range;
 
 static value_range range_of(const float *x, int64_t n) {
-    value_range r = {x[0], x[0], true};
+    float lo = INFINITY, hi = -INFINITY;
+    int nonfinite = 0; /* an int, not a bool: GCC vectorises the | reduction only then */
+    /* min/max leave NaN unspecified; any NaN or infinity sets nonfinite,
+     * and then the range is not used. */
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : nonfinite)
     for (int64_t i = 0; i < n; i++) {
-        r.finite &= isfinite(x[i]) != 0;
-        r.lo = fminf(r.lo, x[i]);
-        r.hi = fmaxf(r.hi, x[i]);
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+        nonfinite |= !(fabsf(x[i]) <= FLT_MAX);
     }
-    return r;
+    return (value_range){lo, hi, !nonfinite};
 }
 
 /* The grid of 2^bits levels from lo to hi: step (hi - lo) / (2^bits - 1).
@@ -63,37 +68,46 @@ static ob_int_grid grid_over(value_range range, int bits) {
 static void round_into_range(const float *in, float *out, int64_t n, value_range range, int bits,
                              const ob_rng_stream *stream, uint64_t first_index) {
     ob_int_grid grid = grid_over(range, bits);
+    if (!range.finite || grid.scale == 0.0f) {
+        for (int64_t j = 0; j < n; j++) out[j] = range.finite ? in[j] : NAN;
+        return;
+    }
     for (int64_t start = 0; start < n; start += RANDOM_CHUNK) {
         uint32_t random[RANDOM_CHUNK];
         int64_t length = n - start < RANDOM_CHUNK ? n - start : RANDOM_CHUNK;
         ob_rng_words(stream, first_index + (uint64_t)start, length, random);
-        for (int64_t j = start; j < start + length; j++) {
-            if (!range.finite)
-                out[j] = NAN;
-            else if (grid.scale == 0.0f)
-                out[j] = in[j];
-            else
-                out[j] = ob_int_grid_round(in[j], &grid, OB_ROUND_STOCHASTIC, random[j - start]);
-        }
+        ob_int_grid_round_array(in + start, out + start, length, &grid, OB_ROUND_STOCHASTIC, random);
     }
 }
 
 /* ---- forward ---- */
 
+#define FORWARD_CHUNK 4096
 void ob_fqt_quantize_forward(const float *in, float *out, int64_t n, int bits) {
     bits = bits < FQT_MIN_BITS ? FQT_MIN_BITS : bits > FQT_MAX_BITS ? FQT_MAX_BITS : bits;
     float lo = INFINITY, hi = -INFINITY;
-#pragma omp parallel for schedule(static) reduction(min : lo) reduction(max : hi)
-    for (int64_t i = 0; i < n; i++)
-        if (isfinite(in[i])) {
-            lo = fminf(lo, in[i]);
-            hi = fmaxf(hi, in[i]);
-        }
+#pragma omp parallel for simd schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t i = 0; i < n; i++) {
+        bool finite = fabsf(in[i]) <= FLT_MAX;
+        lo = finite && in[i] < lo ? in[i] : lo;
+        hi = finite && in[i] > hi ? in[i] : hi;
+    }
     ob_int_grid grid = grid_over((value_range){lo, hi, true}, bits);
     bool exact = !(hi > lo) || grid.scale == 0.0f; /* no finite values, one value, or no fp32 step */
+    int64_t chunks = (n + FORWARD_CHUNK - 1) / FORWARD_CHUNK;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        out[i] = exact || !isfinite(in[i]) ? in[i] : ob_int_grid_round(in[i], &grid, OB_ROUND_NEAREST_EVEN, 0);
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t start = c * FORWARD_CHUNK, length = n - start < FORWARD_CHUNK ? n - start : FORWARD_CHUNK;
+        if (exact) {
+            if (out != in) memcpy(out + start, in + start, (size_t)length * sizeof *out);
+            continue;
+        }
+        float chunk_in[FORWARD_CHUNK]; /* a copy: out may be in, and infinities pass through unclamped */
+        memcpy(chunk_in, in + start, (size_t)length * sizeof *chunk_in);
+        ob_int_grid_round_array(chunk_in, out + start, length, &grid, OB_ROUND_NEAREST_EVEN, NULL);
+        for (int64_t i = 0; i < length; i++)
+            out[start + i] = fabsf(chunk_in[i]) <= FLT_MAX ? out[start + i] : chunk_in[i];
+    }
 }
 
 /* ---- ptq and psq ---- */

@@ -115,6 +115,11 @@ typedef struct {
 } ob_int_grid;
 
 float ob_int_grid_round(float x, const ob_int_grid *grid, ob_rounding mode, uint32_t random_bits);
+/* The same for n values, value i taking random_bits[i] (NULL in
+ * nearest-even mode); out may be in itself. Serial: callers split the
+ * work across threads. */
+void ob_int_grid_round_array(const float *in, float *out, int64_t n, const ob_int_grid *grid, ob_rounding mode,
+                             const uint32_t *random_bits);
 /* bits in 1..24 (every level exact in fp32's significand), scale > 0 and
  * finite, zero_point finite. Returns 0, or 2 with one line in err. */
 int ob_int_grid_check(const ob_int_grid *grid, char *err, size_t err_len);
