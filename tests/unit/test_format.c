@@ -542,6 +542,37 @@ static void test_int_grid(void) {
     check(ob_int_grid_check(&grid, err, sizeof err) == 0, "a good grid passes");
 }
 
+/* The array form (FQT's hot loop) against the element form, value by
+ * value and bit for bit: in and beyond the grid, exact levels and ties,
+ * the specials, both modes, and in place. */
+static void test_int_grid_array(void) {
+    const ob_int_grid grid = {5, 0.125f, -1.5f}; /* levels -1.5 .. 2.375 */
+    enum { N = 4099 };
+    static float in[N], out[N], in_place[N], want[N];
+    static uint32_t random[N];
+    ob_rng_stream stream = ob_rng_stream_make(7, OB_RNG_STOCHASTIC_ROUNDING, 0, 0);
+    for (int i = 0; i < N; i++) {
+        in[i] = -3.0f + 6.0f * ob_rng_uniform(&stream, (uint64_t)i);
+        random[i] = ob_rng_u32(&stream, (uint64_t)(N + i));
+    }
+    const float specials[] = {NAN, INFINITY, -INFINITY, -0.0f, -1.5f, 2.375f, -1.4375f, 0.0625f, 1e-40f};
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) in[17 * i] = specials[i];
+    for (int mode = OB_ROUND_NEAREST_EVEN; mode <= OB_ROUND_STOCHASTIC; mode++) {
+        const uint32_t *bits = mode == OB_ROUND_STOCHASTIC ? random : NULL;
+        for (int i = 0; i < N; i++) want[i] = ob_int_grid_round(in[i], &grid, (ob_rounding)mode, bits ? bits[i] : 0);
+        ob_int_grid_round_array(in, out, N, &grid, (ob_rounding)mode, bits);
+        memcpy(in_place, in, sizeof in);
+        ob_int_grid_round_array(in_place, in_place, N, &grid, (ob_rounding)mode, bits);
+        int differ = 0;
+        for (int i = 0; i < N; i++) {
+            differ += memcmp(&out[i], &want[i], sizeof(float)) != 0;
+            differ += memcmp(&in_place[i], &want[i], sizeof(float)) != 0;
+        }
+        if (differ) printf("  grid array, mode %d: %d values differ from the element form\n", mode, differ);
+        check(differ == 0, "grid array: bit for bit the element form, out of place and in place");
+    }
+}
+
 /* ---- names and limits ---- */
 
 static void test_names_and_limits(void) {
@@ -590,6 +621,7 @@ int main(void) {
 #endif
     test_stats();
     test_int_grid();
+    test_int_grid_array();
     report_speed(OB_FORMAT_FP16, OB_ROUND_NEAREST_EVEN, false, 1 << 23, 5);
     report_speed(OB_FORMAT_FP16, OB_ROUND_NEAREST_EVEN, true, 1 << 23, 5);
     report_speed(OB_FORMAT_E4M3, OB_ROUND_NEAREST_EVEN, false, 1 << 23, 5);

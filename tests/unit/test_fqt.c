@@ -278,6 +278,21 @@ static void test_forward(void) {
     check(isnan(special_out[0]) && special_out[2] == INFINITY && special_out[1] == -1.0f && special_out[3] == 1.0f &&
               special_out[4] == 1.0f,
           "forward: non-finite values pass through and do not widen the range");
+    /* Across the quantizer's chunks of 4096, in place: infinities at the
+     * chunk edges must survive being overwritten by their rounding. */
+    enum { LONG = 3 * 4096 + 5 };
+    static float long_in[LONG], long_out[LONG], long_in_place[LONG];
+    for (int i = 0; i < LONG; i++) long_in[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    const int edges[] = {0, 4095, 4096, 8191, 8192, LONG - 1};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) long_in[edges[i]] = i % 2 ? -INFINITY : INFINITY;
+    long_in[5000] = NAN;
+    ob_fqt_quantize_forward(long_in, long_out, LONG, 4);
+    memcpy(long_in_place, long_in, sizeof long_in);
+    ob_fqt_quantize_forward(long_in_place, long_in_place, LONG, 4);
+    bool kept = isnan(long_out[5000]);
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) kept &= long_out[edges[i]] == long_in[edges[i]];
+    check(kept && same_bits(long_in_place, long_out, LONG),
+          "forward over several chunks: infinities and NaN pass through, in place the same bits");
     free(x);
     free(out);
     free(in_place);
