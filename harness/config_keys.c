@@ -257,6 +257,9 @@ static const ob_config_key config_keys[] = {
     {.key = "kfac.batch_averaged", .type = OB_CFG_BOOL, .default_value = "false",
      .help = "the loss is a batch mean: multiply output gradients by the local batch size before G is "
              "built (kfac-pytorch v0.3's batch_averaged; G then estimates the per-example Fisher factor)"},
+    {.key = "kfac.decay_warmup", .type = OB_CFG_BOOL, .default_value = "false",
+     .help = "the k-th factor update averages with weight min(1 - 1/k, factor_decay) on the old factor "
+             "(Martens & Grosse 2015): the first replaces the identity; off = KAISA's factor_decay throughout"},
     {.key = "kfac.symmetric_comm", .type = OB_CFG_BOOL, .default_value = "true",
      .help = "all-reduce only the upper triangle of each (symmetric) factor"},
     {.key = "kfac.skip_layers", .type = OB_CFG_STRING, .default_value = "",

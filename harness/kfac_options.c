@@ -50,6 +50,7 @@ int ob_kfac_options_from_config(const ob_config *cfg, ob_kfac_config *out, char 
     out->colocate_factors = ob_config_get_bool(cfg, "kfac.colocate_factors");
     out->eigen_outer = ob_config_get_bool(cfg, "kfac.eigen_outer");
     out->batch_averaged = ob_config_get_bool(cfg, "kfac.batch_averaged");
+    out->decay_warmup = ob_config_get_bool(cfg, "kfac.decay_warmup");
     out->symmetric_comm = ob_config_get_bool(cfg, "kfac.symmetric_comm");
     out->skip_layers = ob_config_get_str(cfg, "kfac.skip_layers");
     out->factor_dtype = storage_dtype(ob_config_get_str(cfg, "kfac.factor_dtype"));

@@ -283,8 +283,14 @@ static int average_into(ob_kfac *kfac, double decay, const ob_tensor *batch, int
     return 0;
 }
 
+double ob_kfac_decay_at_update(double factor_decay, bool warmup, int64_t k) {
+    return warmup ? fmin(1.0 - 1.0 / (double)k, factor_decay) : factor_decay;
+}
+
 static int update_factors(ob_kfac *kfac, int64_t step) {
-    double decay = ob_kfac_piecewise_at(&kfac->config.factor_decay, epoch_of(kfac, step));
+    int64_t update = (int64_t)ob_f64(kfac->counters)[FACTOR_UPDATES] + 1;
+    double decay = ob_kfac_decay_at_update(ob_kfac_piecewise_at(&kfac->config.factor_decay, epoch_of(kfac, step)),
+                                           kfac->config.decay_warmup, update);
     bool reduce = kfac->assignment.variant == OB_KFAC_KAISA && kfac->world_size > 1;
     for (int i = 0; i < kfac->assignment.n_slots; i++) {
         slot_state *s = &kfac->slots[i];

@@ -57,6 +57,13 @@ typedef struct {
 
 double ob_kfac_piecewise_at(const ob_kfac_piecewise *p, double epoch);
 
+/* The running average's weight on the old factor at the k-th factor update
+ * (k >= 1): factor_decay, or with warmup Martens & Grosse's
+ * min(1 - 1/k, factor_decay) (K-FAC, ICML 2015, section 5), under which the
+ * first update replaces the identity the factors start from and the first
+ * 1/(1 - factor_decay) updates average the batches seen so far equally. */
+double ob_kfac_decay_at_update(double factor_decay, bool warmup, int64_t k);
+
 typedef struct {
     ob_kfac_variant variant;
     ob_kfac_method method;
@@ -69,6 +76,7 @@ typedef struct {
     bool eigen_outer;          /* eigen method: precompute 1/(d_G d_A^T + damping) */
     bool symmetric_comm;       /* all-reduce factors' upper triangles only */
     bool batch_averaged;       /* G from per-example output gradients (times the local batch) */
+    bool decay_warmup;         /* k-th factor update decays by min(1 - 1/k, factor_decay) */
     const char *skip_layers;   /* comma-separated fnmatch patterns of layer names; "" = none */
     /* What the running factors and the inverses (eigen: Q, d, outer) are
      * kept in: OB_F16 or OB_BF16 to halve their memory (and the inverses'

@@ -531,6 +531,58 @@ static void test_dp(ob_ctx *ctx, ob_comm *world, ob_comm *self, net *n, ob_kfac_
     free(factors);
 }
 
+/* ---- decay warm-up ---- */
+
+/* kfac.decay_warmup on this rank's batch, one rank: the first factor update
+ * weighs the identity by min(1 - 1/1, decay) = 0, so its factors are the
+ * batch's, i.e. the default run's 0.1 I + 0.9 batch with the identity's
+ * share taken out, and the preconditioned gradient moves with them. */
+static void test_decay_warmup(ob_ctx *ctx, ob_comm *self, net *n) {
+    int64_t count = n->n_grads;
+    double *own = malloc(sizeof(double) * (size_t)count), *plain = malloc(sizeof(double) * (size_t)count);
+    double *warm = malloc(sizeof(double) * (size_t)count);
+    double *plain_factors = malloc(sizeof(double) * MAX_FACTORS), *warm_factors = malloc(sizeof(double) * MAX_FACTORS);
+    ob_kfac_config c = make_config(OB_KFAC_KAISA, OB_KFAC_EIGEN, 1);
+    const double decay = c.factor_decay.value[0];
+    int64_t n_plain = run_on_one_rank(ctx, self, n, &c, my_rank, 1, LOSS_DOUBLINGS, own, own, plain, plain_factors);
+    c.decay_warmup = true;
+    int64_t n_warm = run_on_one_rank(ctx, self, n, &c, my_rank, 1, LOSS_DOUBLINGS, own, own, warm, warm_factors);
+    ob_kfac_assignment as;
+    char err[300] = "";
+    if (ob_kfac_assign(&c, n->params, 1, &as, err, sizeof err)) {
+        checkf(false, "decay warm-up: assign (%s)", err);
+    } else {
+        /* save_factors' order: each slot's A, then its G */
+        int64_t at = 0;
+        double worst = 0, largest = 0;
+        for (int k = 0; k < as.n_slots; k++) {
+            const int64_t sides[2] = {as.slots[k].a_dim, as.slots[k].g_dim};
+            for (int side = 0; side < 2 && at + sides[side] * sides[side] <= n_plain; side++) {
+                int64_t dim = sides[side];
+                for (int64_t i = 0; i < dim * dim; i++) {
+                    double identity = i % (dim + 1) == 0 ? 1.0 : 0.0;
+                    double batch = (plain_factors[at + i] - decay * identity) / (1.0 - decay);
+                    worst = fmax(worst, fabs(warm_factors[at + i] - batch));
+                    largest = fmax(largest, fabs(batch));
+                }
+                at += dim * dim;
+            }
+        }
+        checkf(n_plain > 0 && n_warm == n_plain && at == n_plain, "decay warm-up: %lld factor scalars, both runs",
+               (long long)n_plain);
+        checkf(worst <= TOLERANCE * largest,
+               "decay warm-up: the first update's factors are the batch's (largest diff %.2g of %.2g)", worst, largest);
+        double moved = relative_diff(warm, plain, count);
+        checkf(moved > 1e-3, "decay warm-up: the preconditioned gradient changes with the factors (%.2g)", moved);
+        ob_kfac_assignment_free(&as);
+    }
+    free(own);
+    free(plain);
+    free(warm);
+    free(plain_factors);
+    free(warm_factors);
+}
+
 int main(void) {
     ob_comm *world = NULL, *self = NULL;
     char err[512];
@@ -564,6 +616,7 @@ int main(void) {
             test_kaisa(ctx, world, self, &n, &settings[s]);
         test_dp(ctx, world, self, &n, OB_KFAC_EIGEN);
         test_dp(ctx, world, self, &n, OB_KFAC_INVERSE);
+        test_decay_warmup(ctx, self, &n);
     }
     if (n.params) ob_params_free(ctx, n.params);
     ob_comm_free(self);

@@ -477,6 +477,16 @@ static void test_schedules(void) {
     /* a constant schedule (no pieces) of 1: every step */
     c.factor_update_steps = (ob_kfac_piecewise){.value = {1}};
     check(ob_kfac_factor_updates(&c, 17, 5) == 17, "constant interval 1: every step");
+
+    /* decay warm-up, min(1 - 1/k, 0.95): 0 (the identity replaced), 1/2,
+     * 2/3, ..., 0.95 after the 20th update; off, 0.95 throughout */
+    check(ob_kfac_decay_at_update(0.95, true, 1) == 0.0 && ob_kfac_decay_at_update(0.95, true, 2) == 0.5 &&
+              ob_kfac_decay_at_update(0.95, true, 3) == 1.0 - 1.0 / 3.0 &&
+              ob_kfac_decay_at_update(0.95, true, 19) == 1.0 - 1.0 / 19.0 &&
+              ob_kfac_decay_at_update(0.95, true, 21) == 0.95 && ob_kfac_decay_at_update(0.95, true, 1000) == 0.95,
+          "decay warm-up: min(1 - 1/k, factor_decay)");
+    check(ob_kfac_decay_at_update(0.95, false, 1) == 0.95 && ob_kfac_decay_at_update(0.95, false, 7) == 0.95,
+          "no warm-up: factor_decay from the first update");
 }
 
 /* ob_kfac_new on this process's one-rank world: a bad fraction is code 2
