@@ -69,8 +69,10 @@ static int add_group(ob_report *report, const ob_run_record *record) {
     if (!grown) return 1;
     report->groups = grown;
     ob_report_group *g = &grown[report->n_groups++];
+    /* No baseline until choose_baselines finds one: no speedups either. */
     *g = (ob_report_group){.config = record->config, .world_size = record->world_size, .baseline = -1,
-                           .kfac_peer = -1, .runs = calloc((size_t)report->n_runs, sizeof(int))};
+                           .speedup_time = {NAN, NAN}, .speedup_epochs = {NAN, NAN}, .kfac_peer = -1,
+                           .runs = calloc((size_t)report->n_runs, sizeof(int))};
     g->workload = ob_config_get_str(record->config, "run.workload");
     g->preset = ob_config_get_str(record->config, "run.preset");
     return g->runs ? 0 : 1;

@@ -72,6 +72,9 @@ CELL(epochs) { spread(s->group->epochs.mean, s->group->epochs.std, "%.2f", cell)
 CELL(epochs_mean) { number(s->group->epochs.mean, markdown, "%.2f", 1, cell); }
 CELL(epochs_std) { number(s->group->epochs.std, markdown, "%.2f", 1, cell); }
 CELL(olympic) { number(s->group->olympic_epochs, markdown, "%.2f", 1, cell); }
+CELL(final_metric) { spread(s->group->final_metric.mean, s->group->final_metric.std, "%.4f", cell); }
+CELL(final_metric_mean) { number(s->group->final_metric.mean, markdown, "%.4f", 1, cell); }
+CELL(final_metric_std) { number(s->group->final_metric.std, markdown, "%.4f", 1, cell); }
 CELL(time_s) { spread(s->group->time_s.mean, s->group->time_s.std, "%.1f", cell); }
 CELL(time_mean) { number(s->group->time_s.mean, markdown, "%.1f", 1, cell); }
 CELL(time_std) { number(s->group->time_s.std, markdown, "%.1f", 1, cell); }
@@ -106,6 +109,9 @@ static const column LEADING_COLUMNS[] = {
     {"runs", "runs", final_runs},
     {"converged", "converged", converged},
     {"not final", "not_final", not_final},
+    {"final metric", NULL, final_metric},
+    {NULL, "final_metric_mean", final_metric_mean},
+    {NULL, "final_metric_std", final_metric_std},
     {"epochs to target", NULL, epochs},
     {NULL, "epochs_to_target_mean", epochs_mean},
     {NULL, "epochs_to_target_std", epochs_std},

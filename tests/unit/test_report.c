@@ -274,6 +274,30 @@ static void test_precision_and_peers(const ob_report *report) {
     const double sgd_epochs[] = {2.0, 2.25, 2.5, 2.0, 1.75};
     for (int s = 0; s < 5; s++) baseline_final += (0.2 * floor(sgd_epochs[s] * 2) / 2 + 0.1 + (s + 1) / 100.0) / 5;
     CHECK(near(ob_report_metric_value(report, fqt, OB_METRIC_FINAL_METRIC_GAP_PCT), 100 * (baseline_final - 0.71)));
+    int sgd = group_named(report, "sgd");
+    if (sgd >= 0) CHECK(near(report->groups[sgd].final_metric.mean, baseline_final));
+    CHECK(near(report->groups[fqt].final_metric.mean, 0.71));
+}
+
+/* A report of the fp16 run alone has no sgd group to be its baseline: no
+ * speedups (a "-", not a ratio of 0). */
+static void test_without_baseline(void) {
+    const char *paths[] = {"runs/c-fp16.h5"};
+    ob_report report;
+    char err[512] = "";
+    CHECK(ob_report_build(paths, 1, NULL, NULL, 0, &report, err, sizeof err) == 0);
+    if (report.n_groups != 1) return;
+    CHECK(report.groups[0].baseline == -1 && isnan(report.groups[0].speedup_time.ratio) &&
+          isnan(report.groups[0].speedup_epochs.ratio));
+    char *text = NULL;
+    size_t length = 0;
+    FILE *out = open_memstream(&text, &length);
+    CHECK(out && ob_report_write_table(&report, OB_REPORT_MARKDOWN, out, err, sizeof err) == 0);
+    if (out) fclose(out);
+    CHECK(text && strstr(text, "| 80.0 | - | - | - |") != NULL); /* time to target, baseline, both speedups */
+    if (text && !strstr(text, "| 80.0 | - | - | - |")) printf("%s", text);
+    free(text);
+    ob_report_free(&report);
 }
 
 static void test_paper_matching(const ob_report *report) {
@@ -426,6 +450,7 @@ int main(void) {
         ob_report_free(&report);
     }
     test_named_baseline();
+    test_without_baseline();
     test_errors();
     if (checks_failed == 0) {
         char command[128];
