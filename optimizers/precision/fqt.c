@@ -39,6 +39,9 @@ typedef struct {
     bool finite; /* every value it was taken over was finite */
 } value_range;
 
+/* isfinite, in the form GCC vectorises. */
+static inline bool finite_value(float x) { return fabsf(x) <= FLT_MAX; }
+
 static value_range range_of(const float *x, int64_t n) {
     float lo = INFINITY, hi = -INFINITY;
     int nonfinite = 0; /* an int, not a bool: GCC vectorises the | reduction only then */
@@ -48,7 +51,7 @@ static value_range range_of(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         lo = x[i] < lo ? x[i] : lo;
         hi = x[i] > hi ? x[i] : hi;
-        nonfinite |= !(fabsf(x[i]) <= FLT_MAX);
+        nonfinite |= !finite_value(x[i]);
     }
     return (value_range){lo, hi, !nonfinite};
 }
@@ -88,25 +91,23 @@ void ob_fqt_quantize_forward(const float *in, float *out, int64_t n, int bits) {
     float lo = INFINITY, hi = -INFINITY;
 #pragma omp parallel for simd schedule(static) reduction(min : lo) reduction(max : hi)
     for (int64_t i = 0; i < n; i++) {
-        bool finite = fabsf(in[i]) <= FLT_MAX;
-        lo = finite && in[i] < lo ? in[i] : lo;
-        hi = finite && in[i] > hi ? in[i] : hi;
+        lo = finite_value(in[i]) && in[i] < lo ? in[i] : lo;
+        hi = finite_value(in[i]) && in[i] > hi ? in[i] : hi;
     }
     ob_int_grid grid = grid_over((value_range){lo, hi, true}, bits);
-    bool exact = !(hi > lo) || grid.scale == 0.0f; /* no finite values, one value, or no fp32 step */
+    if (!(hi > lo) || grid.scale == 0.0f) { /* no finite values, one value, or no fp32 step: exact */
+        if (out != in) memcpy(out, in, (size_t)n * sizeof *out);
+        return;
+    }
     int64_t chunks = (n + FORWARD_CHUNK - 1) / FORWARD_CHUNK;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t start = c * FORWARD_CHUNK, length = n - start < FORWARD_CHUNK ? n - start : FORWARD_CHUNK;
-        if (exact) {
-            if (out != in) memcpy(out + start, in + start, (size_t)length * sizeof *out);
-            continue;
-        }
         float chunk_in[FORWARD_CHUNK]; /* a copy: out may be in, and infinities pass through unclamped */
         memcpy(chunk_in, in + start, (size_t)length * sizeof *chunk_in);
         ob_int_grid_round_array(chunk_in, out + start, length, &grid, OB_ROUND_NEAREST_EVEN, NULL);
         for (int64_t i = 0; i < length; i++)
-            out[start + i] = fabsf(chunk_in[i]) <= FLT_MAX ? out[start + i] : chunk_in[i];
+            out[start + i] = finite_value(chunk_in[i]) ? out[start + i] : chunk_in[i];
     }
 }
 
