@@ -270,6 +270,63 @@ static bool band_verdict(const char *path, band_summary s, char *verdict, size_t
     return pass;
 }
 
+/* ---- leave one out ------------------------------------------------------ */
+
+/* The k a point needs: 0 inside abs_tol, |v - m| / s beyond it. */
+static double point_k_needed(const ob_band_point *at_zero_k, double value) {
+    if (at_zero_k->verdict == OB_BAND_INSIDE) return 0;
+    if (at_zero_k->verdict == OB_BAND_NOT_FINITE || !(at_zero_k->std > 0)) return INFINITY;
+    return fabs(value - at_zero_k->mean) / at_zero_k->std;
+}
+
+/* One held-out seed's points against the band of `others`. */
+static ob_loo_seed leave_out(const ob_reference *ref, const ob_reference_seed *held, const ob_reference_seed *others,
+                             double k, double abs_tol, FILE *out) {
+    ob_loo_seed r = {.seed = held->seed, .k_needed_epoch = NAN};
+    for (int64_t i = 0; i < held->n_points; i++) {
+        double epoch = held->epoch[i], value = held->metric[i];
+        ob_band_point p = ob_band_test_point(others, ref->n_seeds - 1, epoch, value, k, abs_tol);
+        if (p.verdict == OB_BAND_NOT_TESTED) continue;
+        r.tested++;
+        if (p.verdict != OB_BAND_INSIDE) {
+            r.outside++;
+            if (out) print_band_point(out, &ref->id, epoch, value, &p);
+        }
+        ob_band_point bare = ob_band_test_point(others, ref->n_seeds - 1, epoch, value, 0, abs_tol);
+        double needed = point_k_needed(&bare, value);
+        if (needed > r.k_needed) {
+            r.k_needed = needed;
+            r.k_needed_epoch = epoch;
+        }
+    }
+    return r;
+}
+
+static void print_loo_seed(FILE *out, const ob_loo_seed *r, bool fails) {
+    fprintf(out, "  %s: %d of %d tested points outside; k needed %.3g", fails ? "FAIL" : "PASS", r->outside, r->tested,
+            r->k_needed);
+    if (!isnan(r->k_needed_epoch)) fprintf(out, " (epoch %g)", r->k_needed_epoch);
+    fputc('\n', out);
+}
+
+/* others = every seed but s, in order: the last one moves into s's slot. */
+int ob_band_leave_one_out(const ob_reference *ref, double k, double abs_tol, FILE *out, ob_loo_seed *results) {
+    int n = ref->n_seeds, failing = 0;
+    ob_reference_seed *others = malloc((size_t)n * sizeof *others);
+    if (!others) return -1;
+    for (int s = 0; s < n; s++) {
+        memcpy(others, ref->seeds, (size_t)n * sizeof *others);
+        memmove(others + s, others + s + 1, (size_t)(n - 1 - s) * sizeof *others);
+        if (out) fprintf(out, "seed %lld against the other %d:\n", (long long)ref->seeds[s].seed, n - 1);
+        results[s] = leave_out(ref, &ref->seeds[s], others, k, abs_tol, out);
+        bool fails = results[s].tested == 0 || results[s].outside > 0;
+        failing += fails;
+        if (out) print_loo_seed(out, &results[s], fails);
+    }
+    free(others);
+    return failing;
+}
+
 /* A run that did not reach its target fails the RCP test whatever the others did. */
 static const ob_run_record *first_unconverged(const ob_run_record *runs, int n) {
     for (int i = 0; i < n; i++)
@@ -489,5 +546,81 @@ int ob_check_main(int argc, char **argv) {
     if (rc == 2 && err[0]) fprintf(stderr, "optbench: check: %s\n", err);
     ob_run_paths_free(paths, n_paths);
     free(inputs);
+    return rc;
+}
+
+/* ---- optbench reference loo --------------------------------------------- */
+
+static const char LOO_USAGE[] =
+    "usage: optbench reference loo REF.h5 [--band-k K] [--abs-tol T]\n"
+    "  Band-tests each seed of the reference against the other seeds, as optbench check would test a\n"
+    "  fresh seed (K = 3, T = 0.02 unless given), and prints the k each seed needs to pass: how often\n"
+    "  honest runs fail the band at this K. Exit 0 every seed passes, 1 some fail, 2 bad input.\n";
+
+static int parse_loo_args(int argc, char **argv, ob_check_options *o, const char **path, char *err,
+                          size_t err_len) {
+    for (int i = 3; i < argc; i++) {
+        bool numeric = strcmp(argv[i], "--band-k") == 0 || strcmp(argv[i], "--abs-tol") == 0;
+        if (numeric) {
+            if (parse_check_flag(argc, argv, &i, o, err, err_len)) return 2;
+        } else if (strncmp(argv[i], "--", 2) == 0) {
+            return ob_fail(err, err_len, "unknown flag %s (see optbench reference loo --help)", argv[i]);
+        } else if (*path) {
+            return ob_fail(err, err_len, "expected one reference file, got %s and %s", *path, argv[i]);
+        } else {
+            *path = argv[i];
+        }
+    }
+    return *path ? 0 : ob_fail(err, err_len, "expected a reference file (REF.h5)");
+}
+
+/* The largest k any seed needs, and whose it is. */
+static int hardest_seed(const ob_loo_seed *results, int n) {
+    int hardest = 0;
+    for (int s = 1; s < n; s++)
+        if (results[s].k_needed > results[hardest].k_needed) hardest = s;
+    return hardest;
+}
+
+static void print_loo_summary(FILE *out, const ob_loo_seed *results, int n, int failing, const ob_check_options *o) {
+    const ob_loo_seed *hard = &results[hardest_seed(results, n)];
+    fprintf(out,
+            "summary: %d of %d seeds fail the band test against the other %d (k = %g, abs_tol %g); the largest k "
+            "needed is %.3g (seed %lld)\n",
+            failing, n, n - 1, o->band_k, o->abs_tol, hard->k_needed, (long long)hard->seed);
+}
+
+static int run_loo(const char *path, const ob_check_options *o, FILE *out, char *err, size_t err_len) {
+    ob_reference ref = {0};
+    if (ob_reference_read(path, &ref, err, err_len)) return 2;
+    ob_loo_seed *results = calloc((size_t)ref.n_seeds, sizeof *results);
+    int rc = results ? 0 : ob_fail(err, err_len, "out of memory");
+    if (!rc) {
+        print_reference(out, path, &ref);
+        int failing = ob_band_leave_one_out(&ref, o->band_k, o->abs_tol, out, results);
+        if (failing < 0) {
+            rc = ob_fail(err, err_len, "out of memory");
+        } else {
+            print_loo_summary(out, results, ref.n_seeds, failing, o);
+            rc = failing > 0;
+        }
+    }
+    free(results);
+    ob_reference_free(&ref);
+    return rc;
+}
+
+int ob_check_loo_main(int argc, char **argv) {
+    for (int i = 3; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(LOO_USAGE, stdout);
+            return 0;
+        }
+    char err[ERR_LEN] = "";
+    ob_check_options options = OB_CHECK_OPTIONS_DEFAULT;
+    const char *path = NULL;
+    int rc = parse_loo_args(argc, argv, &options, &path, err, sizeof err);
+    if (!rc) rc = run_loo(path, &options, stdout, err, sizeof err);
+    if (rc == 2 && err[0]) fprintf(stderr, "optbench: reference loo: %s\n", err);
     return rc;
 }

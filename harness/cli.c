@@ -66,6 +66,7 @@ static void print_usage(FILE *out) {
             "  optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]\n"
             "               (exit 0 pass, 1 fail, 2 bad input; optbench check --help)\n"
             "  optbench reference build [--out REF.h5] [--reference-dir DIR] [--force] RUN.h5|DIR ...\n"
+            "  optbench reference loo REF.h5 [--band-k K] [--abs-tol T] (each seed against the others)\n"
             "  optbench report RUN.h5|DIR ... [--format md|csv] [--out FILE] [--plot PREFIX] [--baseline NAME]\n"
             "               [--reference-dir DIR] [--papers-dir DIR] (optbench report --help)\n"
             "  optbench data bert [--corpus PATH ...] --out DIR [--vocab-size N | --vocab vocab.txt] [--seed N]\n"

@@ -93,6 +93,30 @@ typedef struct {
 ob_band_point ob_band_test_point(const ob_reference_seed *seeds, int n_seeds, double epoch, double value, double k,
                                  double abs_tol);
 
+/* ---- leave one out ------------------------------------------------------ */
+
+/* How often would an honest fresh seed fail the band test? Each reference
+ * seed's curve is band-tested against the other n - 1 seeds, as if it were a
+ * fresh run: a measurement of the band's false-failure rate that needs no new
+ * runs (with one seed fewer per band than a real check, so a little harsher). */
+typedef struct {
+    int64_t seed;
+    int tested, outside;   /* eval points tested, and outside the band at the given k */
+    double k_needed;       /* smallest k that keeps every tested point inside (abs_tol as given):
+                              0 when abs_tol alone covers them, INFINITY for a non-finite value
+                              or a point beyond abs_tol where the others do not spread */
+    double k_needed_epoch; /* the eval epoch that sets k_needed; NaN when k_needed is 0 */
+} ob_loo_seed;
+
+/* Fills results[n_seeds] (seed order) and returns how many seeds fail
+ * (a point outside, or no point tested); -1 when out of memory. Each failing
+ * point is printed to out (may be NULL) as optbench check prints it. */
+int ob_band_leave_one_out(const ob_reference *ref, double k, double abs_tol, FILE *out, ob_loo_seed *results);
+
+/* `optbench reference loo REF.h5 [--band-k K] [--abs-tol T]`: exit 0 every
+ * seed passes against the others, 1 some fail, 2 bad input. */
+int ob_check_loo_main(int argc, char **argv);
+
 /* ---- the check ---------------------------------------------------------- */
 
 typedef struct {

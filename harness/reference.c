@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "harness/h5_attributes.h"
+#include "harness/ob_check.h"
 #include "harness/ob_fail.h"
 #include "harness/ob_h5log.h"
 #include "harness/ob_provenance.h"
@@ -664,7 +665,9 @@ static const char REFERENCE_USAGE[] =
     "usage: optbench reference build [--out REF.h5] [--reference-dir DIR] [--force] RUN.h5|DIR ...\n"
     "  Builds a reference from >= 5 converged seeds of one configuration. --out defaults to\n"
     "  <reference-dir>/<workload>/<preset>/<name>.h5 (reference-dir: $OB_REFERENCE_DIR or the\n"
-    "  source tree's results/reference).\n";
+    "  source tree's results/reference).\n"
+    "       optbench reference loo REF.h5 [--band-k K] [--abs-tol T]\n"
+    "  Band-tests each seed against the others: how often honest runs fail the band at this K.\n";
 
 /* The command line as one string, recorded in the reference. */
 static char *joined_command(int argc, char **argv) {
@@ -705,8 +708,10 @@ int ob_reference_main(int argc, char **argv) {
         fputs(REFERENCE_USAGE, stdout);
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[2], "loo") == 0) return ob_check_loo_main(argc, argv);
     if (argc < 3 || strcmp(argv[2], "build") != 0) {
-        fprintf(stderr, "optbench: reference: expected the subcommand build (see optbench reference --help)\n");
+        fprintf(stderr,
+                "optbench: reference: expected the subcommand build or loo (see optbench reference --help)\n");
         return 2;
     }
     char err[ERR_LEN] = "", written[PATH_LEN] = "";

@@ -77,3 +77,27 @@ expect_bad "bad --band-k" '--band-k: expected a number > 0, got "-1"' fresh.h5 -
 check "reference of 4 seeds refused: exit 2" test $? -eq 2
 check "  one line naming the minimum" grep -q "needs at least 5 seeds, got 4" stderr.txt
 check "  nothing written" test ! -e four.h5
+
+# reference loo: every seed of the smoke reference against the other four.
+# The seeds passed as a set above; whether each passes alone against the
+# others depends on this noisy recipe, so what is checked is that the
+# per-seed lines and the summary agree, and the exit code with them.
+"$OPTBENCH" reference loo "$REFERENCE" > loo.txt 2> stderr.txt
+loo_rc=$?
+check "reference loo: exit 0 or 1" test $loo_rc -le 1
+check "  one verdict line per seed" test "$(grep -Ec '^  (PASS|FAIL): ' loo.txt)" -eq 5
+failing=$(grep -c '^  FAIL: ' loo.txt)
+check "  the summary counts the FAIL lines" grep -q "^summary: $failing of 5 seeds fail the band test against the other 4 (k = 3, abs_tol 0.02)" loo.txt
+check "  exit 1 exactly when a seed fails" test $loo_rc -eq $((failing > 0 ? 1 : 0))
+"$OPTBENCH" reference loo "$REFERENCE" --band-k 1e9 --abs-tol 1 > loo.txt 2>&1
+check "  a band wider than any metric passes every seed: exit 0" test $? -eq 0
+check "  0 of 5 fail" grep -q "^summary: 0 of 5 seeds fail" loo.txt
+expect_loo_bad() {
+  local what=$1 pattern=$2
+  shift 2
+  expect_rejected "reference loo: $what" "$pattern" "$OPTBENCH" reference loo "$@"
+}
+expect_loo_bad "a run file" "not an optbench reference" fresh.h5
+expect_loo_bad "two files" "expected one reference file, got" "$REFERENCE" "$REFERENCE"
+expect_loo_bad "no file" "expected a reference file" --band-k 2
+expect_loo_bad "bad --abs-tol" '--abs-tol: expected a number >= 0, got "x"' "$REFERENCE" --abs-tol x

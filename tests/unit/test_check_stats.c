@@ -1,6 +1,6 @@
 /* The statistics of `optbench check` (harness/ob_check.h) against tabulated
  * and hand-worked values: Student's t, olympic statistics, MLPerf's RCP
- * worked examples, the band test. */
+ * worked examples, the band test and its leave-one-out estimate. */
 #include <math.h>
 #include <stdio.h>
 
@@ -199,6 +199,51 @@ static void test_band_edge_and_abs_tol(void) {
     CHECK(ob_band_test_point(flat, 3, 1.0, NAN, 3.0, 0.125).verdict == OB_BAND_NOT_FINITE);
 }
 
+/* Five seeds evaluated at epochs 1 and 2. Seed 5 dips at epoch 1: against
+ * the other four (0.50 0.52 0.48 0.50: mean 0.5, std sqrt(0.0008/3)) it
+ * needs k = 0.3 / sqrt(0.0008/3) = 18.37 and at k = 3 it is outside; at
+ * epoch 2 the others do not spread (all 0.9) and its 0.95 is beyond abs_tol,
+ * which no k covers. Seed 1 against 0.52 0.48 0.50 0.20 (mean 0.425, std
+ * sqrt(0.0683/3)) needs 0.075 / sqrt(0.0683/3) = 0.497 at epoch 1; at epoch 2
+ * (mean 0.9125) it lies within abs_tol, which needs no k. */
+static const double LOO_EPOCH[] = {1.0, 2.0};
+static const double LOO_1[] = {0.50, 0.90}, LOO_2[] = {0.52, 0.90}, LOO_3[] = {0.48, 0.90}, LOO_4[] = {0.50, 0.90},
+                    LOO_5[] = {0.20, 0.95};
+
+static ob_reference loo_reference(ob_reference_seed *seeds) {
+    const double *metrics[] = {LOO_1, LOO_2, LOO_3, LOO_4, LOO_5};
+    for (int s = 0; s < 5; s++) seeds[s] = (ob_reference_seed){s + 1, 2.0, 2, LOO_EPOCH, metrics[s]};
+    return (ob_reference){.n_seeds = 5, .seeds = seeds};
+}
+
+static void test_leave_one_out_by_hand(void) {
+    ob_reference_seed seeds[5];
+    ob_reference ref = loo_reference(seeds);
+    ob_loo_seed r[5];
+    CHECK(ob_band_leave_one_out(&ref, 3.0, 0.02, NULL, r) == 1);
+    CHECK(r[4].seed == 5 && r[4].tested == 2 && r[4].outside == 2);
+    CHECK(isinf(r[4].k_needed) && r[4].k_needed_epoch == 2.0);
+    CHECK(r[0].seed == 1 && r[0].tested == 2 && r[0].outside == 0);
+    CHECK(near(r[0].k_needed, 0.075 / sqrt(0.0683 / 3), 1e-9) && r[0].k_needed_epoch == 1.0);
+    /* Seed 5's epoch-1 point alone: k 18.37 fails, 18.4 keeps it in. */
+    static const double dip_only[] = {0.20, 0.90};
+    seeds[4].metric = dip_only;
+    CHECK(ob_band_leave_one_out(&ref, 18.3, 0.02, NULL, r) == 1);
+    CHECK(near(r[4].k_needed, 0.3 / sqrt(0.0008 / 3), 1e-9) && r[4].k_needed_epoch == 1.0);
+    CHECK(ob_band_leave_one_out(&ref, 18.4, 0.02, NULL, r) == 0 && r[4].outside == 0);
+}
+
+static void test_leave_one_out_counts_an_untested_seed_as_failing(void) {
+    /* Seed 5 evaluated only at epoch 0.5, before any other seed's curve begins. */
+    ob_reference_seed seeds[5];
+    ob_reference ref = loo_reference(seeds);
+    static const double early_epoch[] = {0.5}, early_metric[] = {0.3};
+    seeds[4] = (ob_reference_seed){5, 0.5, 1, early_epoch, early_metric};
+    ob_loo_seed r[5];
+    CHECK(ob_band_leave_one_out(&ref, 3.0, 0.02, NULL, r) == 1);
+    CHECK(r[4].tested == 0 && r[4].outside == 0 && r[4].k_needed == 0 && isnan(r[4].k_needed_epoch));
+}
+
 int main(void) {
     test_t_quantiles_match_the_table();
     test_t_cdf_matches_closed_forms();
@@ -208,5 +253,7 @@ int main(void) {
     test_band_interpolates_between_eval_points();
     test_band_needs_three_covering_seeds();
     test_band_edge_and_abs_tol();
+    test_leave_one_out_by_hand();
+    test_leave_one_out_counts_an_untested_seed_as_failing();
     return report_checks();
 }
