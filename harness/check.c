@@ -193,10 +193,6 @@ ob_band_point ob_band_test_point(const ob_reference_seed *seeds, int n_seeds, do
 
 /* ---- the report --------------------------------------------------------- */
 
-typedef struct {
-    int tested, outside, not_tested;
-} band_summary;
-
 static const char *target_relation(const ob_run_identity *id) {
     return strcmp(id->target_direction, "min") == 0 ? "<=" : ">=";
 }
@@ -218,7 +214,8 @@ static void print_config_notes(FILE *out, const ob_run_record *run, const ob_con
                 ob_config_get_str(ref_config, keys[key].key));
 }
 
-static void print_band_point(FILE *out, const ob_run_identity *id, double epoch, double value, const ob_band_point *p) {
+static void print_band_point(FILE *out, const ob_run_identity *id, double epoch, double value, const ob_band_point *p,
+                             bool transient) {
     if (p->verdict == OB_BAND_NOT_TESTED) {
         fprintf(out, "  epoch %g: not tested, covered by %d reference seed%s (%d needed)\n", epoch, p->n_covering,
                 p->n_covering == 1 ? "" : "s", OB_BAND_MIN_SEEDS);
@@ -233,40 +230,81 @@ static void print_band_point(FILE *out, const ob_run_identity *id, double epoch,
         fprintf(out, " (not a number)");
     else
         fprintf(out, " by %.4g", p->excess);
-    fprintf(out, " (mean %.6g of %d seeds)\n", p->mean, p->n_covering);
+    fprintf(out, " (mean %.6g of %d seeds)%s\n", p->mean, p->n_covering,
+            transient ? ": an isolated transient, tolerated" : "");
 }
 
-static band_summary band_test_run(FILE *out, const ob_run_record *run, const ob_reference *ref,
-                                  const ob_check_options *o) {
-    band_summary summary = {0};
-    fprintf(out, "band test of %s: mean +- max(%g * std, %g) of the reference seeds at each eval epoch\n", run->path,
-            o->band_k, o->abs_tol);
-    for (int64_t i = 0; i < run->n_eval; i++) {
-        ob_band_point p = ob_band_test_point(ref->seeds, ref->n_seeds, run->eval_epoch[i], run->eval_metric[i],
-                                             o->band_k, o->abs_tol);
-        if (p.verdict == OB_BAND_NOT_TESTED)
-            summary.not_tested++;
-        else
-            summary.tested++;
-        if (p.verdict != OB_BAND_INSIDE) {
-            summary.outside += p.verdict != OB_BAND_NOT_TESTED;
-            print_band_point(out, &run->id, run->eval_epoch[i], run->eval_metric[i], &p);
+/* An outside point's neighbours among the tested points: inside on both
+ * sides (none before counts as inside, none after does not) makes it an
+ * isolated transient. A non-finite value is never one. */
+static bool is_transient(const ob_band_point *points, int64_t n, int64_t i) {
+    if (points[i].verdict != OB_BAND_BELOW && points[i].verdict != OB_BAND_ABOVE) return false;
+    int64_t before = i - 1, after = i + 1;
+    while (before >= 0 && points[before].verdict == OB_BAND_NOT_TESTED) before--;
+    while (after < n && points[after].verdict == OB_BAND_NOT_TESTED) after++;
+    return (before < 0 || points[before].verdict == OB_BAND_INSIDE) && after < n &&
+           points[after].verdict == OB_BAND_INSIDE;
+}
+
+static void tally_curve(const ob_band_point *points, const ob_run_identity *id, const double *epoch,
+                        const double *metric, int64_t n, bool tolerate_transients, FILE *out, ob_band_summary *s) {
+    for (int64_t i = 0; i < n; i++) {
+        const ob_band_point *p = &points[i];
+        if (p->verdict == OB_BAND_INSIDE) {
+            s->tested++;
+            continue;
         }
+        bool transient = tolerate_transients && is_transient(points, n, i);
+        s->not_tested += p->verdict == OB_BAND_NOT_TESTED;
+        s->tested += p->verdict != OB_BAND_NOT_TESTED;
+        s->transients += transient;
+        s->outside += p->verdict != OB_BAND_NOT_TESTED && !transient;
+        if (out) print_band_point(out, id, epoch[i], metric[i], p, transient);
     }
+}
+
+ob_band_summary ob_band_test_curve(const ob_reference_seed *seeds, int n_seeds, const ob_run_identity *id,
+                                   const double *epoch, const double *metric, int64_t n, const ob_check_options *o,
+                                   FILE *out) {
+    ob_band_summary summary = {0};
+    ob_band_point *points = malloc((size_t)(n > 0 ? n : 1) * sizeof *points);
+    if (!points) {
+        summary.out_of_memory = true;
+        return summary;
+    }
+    for (int64_t i = 0; i < n; i++)
+        points[i] = ob_band_test_point(seeds, n_seeds, epoch[i], metric[i], o->band_k, o->abs_tol);
+    tally_curve(points, id, epoch, metric, n, o->tolerate_transients, out, &summary);
+    free(points);
     return summary;
 }
 
-static bool band_verdict(const char *path, band_summary s, char *verdict, size_t len) {
-    bool pass = s.tested > 0 && s.outside == 0;
-    if (s.tested == 0)
+static ob_band_summary band_test_run(FILE *out, const ob_run_record *run, const ob_reference *ref,
+                                     const ob_check_options *o) {
+    fprintf(out, "band test of %s: mean +- max(%g * std, %g) of the reference seeds at each eval epoch%s\n",
+            run->path, o->band_k, o->abs_tol, o->tolerate_transients ? ", isolated transients tolerated" : "");
+    return ob_band_test_curve(ref->seeds, ref->n_seeds, &run->id, run->eval_epoch, run->eval_metric, run->n_eval, o,
+                              out);
+}
+
+static bool band_verdict(const char *path, ob_band_summary s, char *verdict, size_t len) {
+    bool pass = s.tested > 0 && s.outside == 0 && !s.out_of_memory;
+    char transients[64] = "";
+    if (s.transients > 0)
+        snprintf(transients, sizeof transients, ", %d isolated transient%s tolerated", s.transients,
+                 s.transients == 1 ? "" : "s");
+    int inside = s.tested - s.outside - s.transients;
+    if (s.out_of_memory)
+        snprintf(verdict, len, "band %s: FAIL (out of memory)", path);
+    else if (s.tested == 0)
         snprintf(verdict, len, "band %s: FAIL (no eval point is covered by %d reference seeds; %d not tested)", path,
                  OB_BAND_MIN_SEEDS, s.not_tested);
     else if (pass)
-        snprintf(verdict, len, "band %s: PASS (%d eval point%s inside the band, %d not tested)", path, s.tested,
-                 s.tested == 1 ? "" : "s", s.not_tested);
+        snprintf(verdict, len, "band %s: PASS (%d eval point%s inside the band%s, %d not tested)", path, inside,
+                 inside == 1 ? "" : "s", transients, s.not_tested);
     else
-        snprintf(verdict, len, "band %s: FAIL (%d of %d tested eval points left the band, %d not tested)", path,
-                 s.outside, s.tested, s.not_tested);
+        snprintf(verdict, len, "band %s: FAIL (%d of %d tested eval points left the band%s, %d not tested)", path,
+                 s.outside, s.tested, transients, s.not_tested);
     return pass;
 }
 
@@ -279,47 +317,53 @@ static double point_k_needed(const ob_band_point *at_zero_k, double value) {
     return fabs(value - at_zero_k->mean) / at_zero_k->std;
 }
 
-/* One held-out seed's points against the band of `others`. */
-static ob_loo_seed leave_out(const ob_reference *ref, const ob_reference_seed *held, const ob_reference_seed *others,
-                             double k, double abs_tol, FILE *out) {
-    ob_loo_seed r = {.seed = held->seed, .k_needed_epoch = NAN};
+/* The largest k any of the held-out seed's tested points needs, and where. */
+static void find_k_needed(const ob_reference_seed *held, const ob_reference_seed *others, int n_others,
+                          double abs_tol, ob_loo_seed *r) {
     for (int64_t i = 0; i < held->n_points; i++) {
-        double epoch = held->epoch[i], value = held->metric[i];
-        ob_band_point p = ob_band_test_point(others, ref->n_seeds - 1, epoch, value, k, abs_tol);
-        if (p.verdict == OB_BAND_NOT_TESTED) continue;
-        r.tested++;
-        if (p.verdict != OB_BAND_INSIDE) {
-            r.outside++;
-            if (out) print_band_point(out, &ref->id, epoch, value, &p);
-        }
-        ob_band_point bare = ob_band_test_point(others, ref->n_seeds - 1, epoch, value, 0, abs_tol);
-        double needed = point_k_needed(&bare, value);
-        if (needed > r.k_needed) {
-            r.k_needed = needed;
-            r.k_needed_epoch = epoch;
+        ob_band_point bare = ob_band_test_point(others, n_others, held->epoch[i], held->metric[i], 0, abs_tol);
+        if (bare.verdict == OB_BAND_NOT_TESTED) continue;
+        double needed = point_k_needed(&bare, held->metric[i]);
+        if (needed > r->k_needed) {
+            r->k_needed = needed;
+            r->k_needed_epoch = held->epoch[i];
         }
     }
+}
+
+/* One held-out seed's points against the band of `others`. */
+static ob_loo_seed leave_out(const ob_reference *ref, const ob_reference_seed *held, const ob_reference_seed *others,
+                             const ob_check_options *o, FILE *out) {
+    ob_loo_seed r = {.seed = held->seed, .k_needed_epoch = NAN};
+    r.band = ob_band_test_curve(others, ref->n_seeds - 1, &ref->id, held->epoch, held->metric, held->n_points, o, out);
+    find_k_needed(held, others, ref->n_seeds - 1, o->abs_tol, &r);
     return r;
 }
 
 static void print_loo_seed(FILE *out, const ob_loo_seed *r, bool fails) {
-    fprintf(out, "  %s: %d of %d tested points outside; k needed %.3g", fails ? "FAIL" : "PASS", r->outside, r->tested,
-            r->k_needed);
+    fprintf(out, "  %s: %d of %d tested points outside", fails ? "FAIL" : "PASS", r->band.outside, r->band.tested);
+    if (r->band.transients > 0)
+        fprintf(out, " (%d isolated transient%s tolerated)", r->band.transients, r->band.transients == 1 ? "" : "s");
+    fprintf(out, "; k needed %.3g", r->k_needed);
     if (!isnan(r->k_needed_epoch)) fprintf(out, " (epoch %g)", r->k_needed_epoch);
     fputc('\n', out);
 }
 
-/* others = every seed but s, in order: the last one moves into s's slot. */
-int ob_band_leave_one_out(const ob_reference *ref, double k, double abs_tol, FILE *out, ob_loo_seed *results) {
+/* others = every seed but s, in order: the ones after it move up a slot. */
+int ob_band_leave_one_out(const ob_reference *ref, const ob_check_options *o, FILE *out, ob_loo_seed *results) {
     int n = ref->n_seeds, failing = 0;
     ob_reference_seed *others = malloc((size_t)n * sizeof *others);
     if (!others) return -1;
-    for (int s = 0; s < n; s++) {
+    for (int s = 0; s < n && failing >= 0; s++) {
         memcpy(others, ref->seeds, (size_t)n * sizeof *others);
         memmove(others + s, others + s + 1, (size_t)(n - 1 - s) * sizeof *others);
         if (out) fprintf(out, "seed %lld against the other %d:\n", (long long)ref->seeds[s].seed, n - 1);
-        results[s] = leave_out(ref, &ref->seeds[s], others, k, abs_tol, out);
-        bool fails = results[s].tested == 0 || results[s].outside > 0;
+        results[s] = leave_out(ref, &ref->seeds[s], others, o, out);
+        if (results[s].band.out_of_memory) {
+            failing = -1;
+            break;
+        }
+        bool fails = results[s].band.tested == 0 || results[s].band.outside > 0;
         failing += fails;
         if (out) print_loo_seed(out, &results[s], fails);
     }
@@ -481,10 +525,13 @@ int ob_check_runs(const char *const *run_paths, int n_runs, const ob_check_optio
 
 static const char CHECK_USAGE[] =
     "usage: optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]\n"
+    "               [--tolerate-transients]\n"
     "  One run is checked alone; several runs or a directory are checked as a set (band test per run,\n"
     "  RCP test on the set's olympic mean). Without --reference the reference is\n"
     "  <reference-dir>/<workload>/<preset>/<name>.h5 (reference-dir: $OB_REFERENCE_DIR or the source\n"
     "  tree's results/reference). Band: mean +- max(K * std, T), K = 3, T = 0.02 unless given.\n"
+    "  --tolerate-transients: a point outside the band between two inside it (or first, before one\n"
+    "  inside) is an isolated transient and does not fail the run (DESIGN.md's band counts it).\n"
     "  Exit 0 pass, 1 fail, 2 bad input.\n";
 
 /* A finite number >= minimum (above it when exclusive). */
@@ -502,6 +549,10 @@ static int parse_number(const char *flag, const char *text, double minimum, bool
 
 static int parse_check_flag(int argc, char **argv, int *i, ob_check_options *o, char *err, size_t err_len) {
     const char *flag = argv[*i];
+    if (strcmp(flag, "--tolerate-transients") == 0) {
+        o->tolerate_transients = true;
+        return 0;
+    }
     if (*i + 1 >= argc) return ob_fail(err, err_len, "%s: expected a value after the flag", flag);
     const char *value = argv[++*i];
     if (strcmp(flag, "--reference") == 0) o->reference = value;
@@ -511,9 +562,12 @@ static int parse_check_flag(int argc, char **argv, int *i, ob_check_options *o, 
     return 0;
 }
 
+static bool is_band_flag(const char *arg) {
+    return strcmp(arg, "--band-k") == 0 || strcmp(arg, "--abs-tol") == 0 || strcmp(arg, "--tolerate-transients") == 0;
+}
+
 static bool is_check_flag(const char *arg) {
-    return strcmp(arg, "--reference") == 0 || strcmp(arg, "--reference-dir") == 0 || strcmp(arg, "--band-k") == 0 ||
-           strcmp(arg, "--abs-tol") == 0;
+    return strcmp(arg, "--reference") == 0 || strcmp(arg, "--reference-dir") == 0 || is_band_flag(arg);
 }
 
 static int parse_check_args(int argc, char **argv, ob_check_options *o, char **inputs, int *n_inputs, char *err,
@@ -552,7 +606,7 @@ int ob_check_main(int argc, char **argv) {
 /* ---- optbench reference loo --------------------------------------------- */
 
 static const char LOO_USAGE[] =
-    "usage: optbench reference loo REF.h5 [--band-k K] [--abs-tol T]\n"
+    "usage: optbench reference loo REF.h5 [--band-k K] [--abs-tol T] [--tolerate-transients]\n"
     "  Band-tests each seed of the reference against the other seeds, as optbench check would test a\n"
     "  fresh seed (K = 3, T = 0.02 unless given), and prints the k each seed needs to pass: how often\n"
     "  honest runs fail the band at this K. Exit 0 every seed passes, 1 some fail, 2 bad input.\n";
@@ -560,8 +614,7 @@ static const char LOO_USAGE[] =
 static int parse_loo_args(int argc, char **argv, ob_check_options *o, const char **path, char *err,
                           size_t err_len) {
     for (int i = 3; i < argc; i++) {
-        bool numeric = strcmp(argv[i], "--band-k") == 0 || strcmp(argv[i], "--abs-tol") == 0;
-        if (numeric) {
+        if (is_band_flag(argv[i])) {
             if (parse_check_flag(argc, argv, &i, o, err, err_len)) return 2;
         } else if (strncmp(argv[i], "--", 2) == 0) {
             return ob_fail(err, err_len, "unknown flag %s (see optbench reference loo --help)", argv[i]);
@@ -585,9 +638,10 @@ static int hardest_seed(const ob_loo_seed *results, int n) {
 static void print_loo_summary(FILE *out, const ob_loo_seed *results, int n, int failing, const ob_check_options *o) {
     const ob_loo_seed *hard = &results[hardest_seed(results, n)];
     fprintf(out,
-            "summary: %d of %d seeds fail the band test against the other %d (k = %g, abs_tol %g); the largest k "
+            "summary: %d of %d seeds fail the band test against the other %d (k = %g, abs_tol %g%s); the largest k "
             "needed is %.3g (seed %lld)\n",
-            failing, n, n - 1, o->band_k, o->abs_tol, hard->k_needed, (long long)hard->seed);
+            failing, n, n - 1, o->band_k, o->abs_tol, o->tolerate_transients ? ", isolated transients tolerated" : "",
+            hard->k_needed, (long long)hard->seed);
 }
 
 static int run_loo(const char *path, const ob_check_options *o, FILE *out, char *err, size_t err_len) {
@@ -597,7 +651,7 @@ static int run_loo(const char *path, const ob_check_options *o, FILE *out, char 
     int rc = results ? 0 : ob_fail(err, err_len, "out of memory");
     if (!rc) {
         print_reference(out, path, &ref);
-        int failing = ob_band_leave_one_out(&ref, o->band_k, o->abs_tol, out, results);
+        int failing = ob_band_leave_one_out(&ref, o, out, results);
         if (failing < 0) {
             rc = ob_fail(err, err_len, "out of memory");
         } else {

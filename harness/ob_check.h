@@ -93,6 +93,34 @@ typedef struct {
 ob_band_point ob_band_test_point(const ob_reference_seed *seeds, int n_seeds, double epoch, double value, double k,
                                  double abs_tol);
 
+/* ---- the band test of a curve ------------------------------------------- */
+
+typedef struct {
+    const char *reference;     /* a reference file, or NULL to look it up */
+    const char *reference_dir; /* where to look it up; NULL = ob_reference_default_dir() */
+    double band_k, abs_tol;
+    bool tolerate_transients; /* off: DESIGN.md's band, every tested point must be inside */
+} ob_check_options;
+
+#define OB_CHECK_OPTIONS_DEFAULT ((ob_check_options){NULL, NULL, OB_BAND_K_DEFAULT, OB_BAND_ABS_TOL_DEFAULT, false})
+
+typedef struct {
+    int tested, outside, not_tested;
+    int transients; /* tested points outside the band but tolerated (counted in tested, not in outside) */
+    bool out_of_memory;
+} ob_band_summary;
+
+/* The band test of one curve (eval epochs ascending). With
+ * tolerate_transients, a point outside the band whose nearest tested
+ * neighbours are inside (none before counts as inside, none after does not)
+ * is an isolated transient: an evaluation dip the run recovered from by its
+ * next evaluation. Two or more outside in a row, the last tested point, and
+ * a non-finite value always count as outside. Every point not inside is
+ * printed to out (may be NULL). */
+ob_band_summary ob_band_test_curve(const ob_reference_seed *seeds, int n_seeds, const ob_run_identity *id,
+                                   const double *epoch, const double *metric, int64_t n, const ob_check_options *o,
+                                   FILE *out);
+
 /* ---- leave one out ------------------------------------------------------ */
 
 /* How often would an honest fresh seed fail the band test? Each reference
@@ -101,31 +129,25 @@ ob_band_point ob_band_test_point(const ob_reference_seed *seeds, int n_seeds, do
  * runs (with one seed fewer per band than a real check, so a little harsher). */
 typedef struct {
     int64_t seed;
-    int tested, outside;   /* eval points tested, and outside the band at the given k */
-    double k_needed;       /* smallest k that keeps every tested point inside (abs_tol as given):
-                              0 when abs_tol alone covers them, INFINITY for a non-finite value
-                              or a point beyond abs_tol where the others do not spread */
+    ob_band_summary band;  /* its points against the band of the others */
+    double k_needed;       /* smallest k that keeps every tested point inside (abs_tol as given,
+                              no transient tolerated): 0 when abs_tol alone covers them, INFINITY
+                              for a non-finite value or a point beyond abs_tol where the others do
+                              not spread */
     double k_needed_epoch; /* the eval epoch that sets k_needed; NaN when k_needed is 0 */
 } ob_loo_seed;
 
 /* Fills results[n_seeds] (seed order) and returns how many seeds fail
- * (a point outside, or no point tested); -1 when out of memory. Each failing
- * point is printed to out (may be NULL) as optbench check prints it. */
-int ob_band_leave_one_out(const ob_reference *ref, double k, double abs_tol, FILE *out, ob_loo_seed *results);
+ * (a point outside, or no point tested); -1 when out of memory. Each point
+ * not inside is printed to out (may be NULL) as optbench check prints it. */
+int ob_band_leave_one_out(const ob_reference *ref, const ob_check_options *o, FILE *out, ob_loo_seed *results);
 
-/* `optbench reference loo REF.h5 [--band-k K] [--abs-tol T]`: exit 0 every
+/* `optbench reference loo REF.h5 [--band-k K] [--abs-tol T] [--tolerate-transients]`: exit 0 every
  * seed passes against the others, 1 some fail, 2 bad input. */
 int ob_check_loo_main(int argc, char **argv);
 
 /* ---- the check ---------------------------------------------------------- */
 
-typedef struct {
-    const char *reference;     /* a reference file, or NULL to look it up */
-    const char *reference_dir; /* where to look it up; NULL = ob_reference_default_dir() */
-    double band_k, abs_tol;
-} ob_check_options;
-
-#define OB_CHECK_OPTIONS_DEFAULT ((ob_check_options){NULL, NULL, OB_BAND_K_DEFAULT, OB_BAND_ABS_TOL_DEFAULT})
 
 /* Checks the runs (one run, or a set checked together) and writes the report
  * to out, ending with one verdict line per test and "overall: PASS|FAIL".
@@ -133,7 +155,8 @@ typedef struct {
 int ob_check_runs(const char *const *run_paths, int n_runs, const ob_check_options *options, FILE *out, char *err,
                   size_t err_len);
 
-/* `optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]` */
+/* `optbench check RUN.h5|DIR ... [--reference REF.h5] [--reference-dir DIR] [--band-k K] [--abs-tol T]
+ * [--tolerate-transients]` */
 int ob_check_main(int argc, char **argv);
 
 #endif

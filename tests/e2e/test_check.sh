@@ -55,6 +55,9 @@ recipe --seed 7 --set sgd.lr=1000 --out diverged.h5
 expect_exit 1 "a run made to diverge (lr 1000) fails" diverged.h5 --reference "$REFERENCE"
 check "  its config difference is named" grep -q "note: diverged.h5 differs .* sgd.lr: 1000 (reference 0.02)" report.txt
 check "  overall FAIL" bash -c "tail -1 report.txt | grep -qx 'overall: FAIL'"
+expect_exit 1 "the diverged run with isolated transients tolerated still fails" diverged.h5 --reference "$REFERENCE" \
+  --tolerate-transients
+check "  its band verdict is FAIL" grep -q "^verdict band diverged.h5: FAIL" report.txt
 
 recipe --seed 8 --set sgd.lr=1e-6 --max-steps 8 --out slow.h5
 expect_exit 1 "a too-slow run (lr 1e-6) fails" slow.h5

@@ -216,21 +216,34 @@ static ob_reference loo_reference(ob_reference_seed *seeds) {
     return (ob_reference){.n_seeds = 5, .seeds = seeds};
 }
 
+static ob_check_options band_options(double k, bool tolerate_transients) {
+    ob_check_options o = OB_CHECK_OPTIONS_DEFAULT;
+    o.band_k = k;
+    o.tolerate_transients = tolerate_transients;
+    return o;
+}
+
 static void test_leave_one_out_by_hand(void) {
     ob_reference_seed seeds[5];
     ob_reference ref = loo_reference(seeds);
     ob_loo_seed r[5];
-    CHECK(ob_band_leave_one_out(&ref, 3.0, 0.02, NULL, r) == 1);
-    CHECK(r[4].seed == 5 && r[4].tested == 2 && r[4].outside == 2);
+    ob_check_options k3 = band_options(3.0, false), k18_3 = band_options(18.3, false), k18_4 = band_options(18.4, false);
+    CHECK(ob_band_leave_one_out(&ref, &k3, NULL, r) == 1);
+    CHECK(r[4].seed == 5 && r[4].band.tested == 2 && r[4].band.outside == 2);
     CHECK(isinf(r[4].k_needed) && r[4].k_needed_epoch == 2.0);
-    CHECK(r[0].seed == 1 && r[0].tested == 2 && r[0].outside == 0);
+    CHECK(r[0].seed == 1 && r[0].band.tested == 2 && r[0].band.outside == 0);
     CHECK(near(r[0].k_needed, 0.075 / sqrt(0.0683 / 3), 1e-9) && r[0].k_needed_epoch == 1.0);
     /* Seed 5's epoch-1 point alone: k 18.37 fails, 18.4 keeps it in. */
     static const double dip_only[] = {0.20, 0.90};
     seeds[4].metric = dip_only;
-    CHECK(ob_band_leave_one_out(&ref, 18.3, 0.02, NULL, r) == 1);
+    CHECK(ob_band_leave_one_out(&ref, &k18_3, NULL, r) == 1);
     CHECK(near(r[4].k_needed, 0.3 / sqrt(0.0008 / 3), 1e-9) && r[4].k_needed_epoch == 1.0);
-    CHECK(ob_band_leave_one_out(&ref, 18.4, 0.02, NULL, r) == 0 && r[4].outside == 0);
+    CHECK(ob_band_leave_one_out(&ref, &k18_4, NULL, r) == 0 && r[4].band.outside == 0);
+    /* Tolerating transients: the dip between epoch 0 (nothing before) and an
+     * inside epoch-2 point is isolated. */
+    ob_check_options tolerant = band_options(3.0, true);
+    CHECK(ob_band_leave_one_out(&ref, &tolerant, NULL, r) == 0);
+    CHECK(r[4].band.outside == 0 && r[4].band.transients == 1 && r[4].band.tested == 2);
 }
 
 static void test_leave_one_out_counts_an_untested_seed_as_failing(void) {
@@ -240,8 +253,50 @@ static void test_leave_one_out_counts_an_untested_seed_as_failing(void) {
     static const double early_epoch[] = {0.5}, early_metric[] = {0.3};
     seeds[4] = (ob_reference_seed){5, 0.5, 1, early_epoch, early_metric};
     ob_loo_seed r[5];
-    CHECK(ob_band_leave_one_out(&ref, 3.0, 0.02, NULL, r) == 1);
-    CHECK(r[4].tested == 0 && r[4].outside == 0 && r[4].k_needed == 0 && isnan(r[4].k_needed_epoch));
+    ob_check_options k3 = band_options(3.0, false);
+    CHECK(ob_band_leave_one_out(&ref, &k3, NULL, r) == 1);
+    CHECK(r[4].band.tested == 0 && r[4].band.outside == 0 && r[4].k_needed == 0 && isnan(r[4].k_needed_epoch));
+}
+
+/* Transients against three flat seeds (0.5 at epochs 1-5, band [0.48, 0.52]
+ * at abs_tol 0.02): which points outside are isolated. */
+static const double FLAT_EPOCH[] = {1, 2, 3, 4, 5}, FLAT[] = {0.5, 0.5, 0.5, 0.5, 0.5};
+static const ob_reference_seed FLAT_SEEDS[] = {
+    {1, 5, 5, FLAT_EPOCH, FLAT}, {2, 5, 5, FLAT_EPOCH, FLAT}, {3, 5, 5, FLAT_EPOCH, FLAT}};
+
+static ob_band_summary curve_summary(const double *epoch, const double *metric, int n, bool tolerate) {
+    ob_run_identity id = {.target_metric = "top1"};
+    ob_check_options o = band_options(3.0, tolerate);
+    return ob_band_test_curve(FLAT_SEEDS, 3, &id, epoch, metric, n, &o, NULL);
+}
+
+static ob_band_summary flat_curve_summary(const double *metric, int n, bool tolerate) {
+    return curve_summary(FLAT_EPOCH, metric, n, tolerate);
+}
+
+static void test_band_transients(void) {
+    static const double dip[] = {0.5, 0.1, 0.5, 0.5, 0.5}, first[] = {0.1, 0.5, 0.5, 0.5, 0.5},
+                        last[] = {0.5, 0.5, 0.5, 0.5, 0.1}, twice[] = {0.5, 0.1, 0.1, 0.5, 0.5},
+                        nan_dip[] = {0.5, NAN, 0.5, 0.5, 0.5}, two_dips[] = {0.5, 0.9, 0.5, 0.1, 0.5};
+    ob_band_summary s = flat_curve_summary(dip, 5, false);
+    CHECK(s.tested == 5 && s.outside == 1 && s.transients == 0); /* DESIGN.md's band */
+    s = flat_curve_summary(dip, 5, true);
+    CHECK(s.tested == 5 && s.outside == 0 && s.transients == 1);
+    s = flat_curve_summary(first, 5, true);
+    CHECK(s.outside == 0 && s.transients == 1);
+    s = flat_curve_summary(last, 5, true); /* nothing after it: no recovery seen */
+    CHECK(s.outside == 1 && s.transients == 0);
+    s = flat_curve_summary(twice, 5, true); /* two in a row: neither is isolated */
+    CHECK(s.outside == 2 && s.transients == 0);
+    s = flat_curve_summary(nan_dip, 5, true);
+    CHECK(s.outside == 1 && s.transients == 0);
+    s = flat_curve_summary(two_dips, 5, true); /* above, then below, each isolated */
+    CHECK(s.outside == 0 && s.transients == 2);
+    /* A curve past the seeds' last epoch: the untested point after a dip
+     * does not count as a recovery. */
+    static const double beyond_epoch[] = {4, 5, 6}, beyond[] = {0.5, 0.1, 0.5};
+    s = curve_summary(beyond_epoch, beyond, 3, true);
+    CHECK(s.tested == 2 && s.not_tested == 1 && s.outside == 1 && s.transients == 0);
 }
 
 int main(void) {
@@ -253,6 +308,7 @@ int main(void) {
     test_band_interpolates_between_eval_points();
     test_band_needs_three_covering_seeds();
     test_band_edge_and_abs_tol();
+    test_band_transients();
     test_leave_one_out_by_hand();
     test_leave_one_out_counts_an_untested_seed_as_failing();
     return report_checks();
