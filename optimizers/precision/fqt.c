@@ -86,10 +86,14 @@ static void round_into_range(const float *in, float *out, int64_t n, value_range
 /* ---- forward ---- */
 
 #define FORWARD_CHUNK 4096
+/* Below this many values a parallel region costs more than the pass (the
+ * biases and batch-norm vectors); min, max and rounding are exact, so the
+ * result does not depend on it. */
+#define FORWARD_PARALLEL_MIN (4 * FORWARD_CHUNK)
 void ob_fqt_quantize_forward(const float *in, float *out, int64_t n, int bits) {
     bits = bits < FQT_MIN_BITS ? FQT_MIN_BITS : bits > FQT_MAX_BITS ? FQT_MAX_BITS : bits;
     float lo = INFINITY, hi = -INFINITY;
-#pragma omp parallel for simd schedule(static) reduction(min : lo) reduction(max : hi)
+#pragma omp parallel for simd schedule(static) reduction(min : lo) reduction(max : hi) if (n >= FORWARD_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         lo = finite_value(in[i]) && in[i] < lo ? in[i] : lo;
         hi = finite_value(in[i]) && in[i] > hi ? in[i] : hi;
@@ -100,7 +104,7 @@ void ob_fqt_quantize_forward(const float *in, float *out, int64_t n, int bits) {
         return;
     }
     int64_t chunks = (n + FORWARD_CHUNK - 1) / FORWARD_CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= FORWARD_PARALLEL_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t start = c * FORWARD_CHUNK, length = n - start < FORWARD_CHUNK ? n - start : FORWARD_CHUNK;
         float chunk_in[FORWARD_CHUNK]; /* a copy: out may be in, and infinities pass through unclamped */
