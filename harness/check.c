@@ -354,7 +354,7 @@ int ob_band_leave_one_out(const ob_reference *ref, const ob_check_options *o, FI
     int n = ref->n_seeds, failing = 0;
     ob_reference_seed *others = malloc((size_t)n * sizeof *others);
     if (!others) return -1;
-    for (int s = 0; s < n && failing >= 0; s++) {
+    for (int s = 0; s < n; s++) {
         memcpy(others, ref->seeds, (size_t)n * sizeof *others);
         memmove(others + s, others + s + 1, (size_t)(n - 1 - s) * sizeof *others);
         if (out) fprintf(out, "seed %lld against the other %d:\n", (long long)ref->seeds[s].seed, n - 1);
