@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness/ob_cli.h"
 #include "harness/ob_fail.h"
 
 #define ERR_LEN 1024
@@ -585,11 +586,10 @@ static int parse_check_args(int argc, char **argv, ob_check_options *o, char **i
 }
 
 int ob_check_main(int argc, char **argv) {
-    for (int i = 2; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(CHECK_USAGE, stdout);
-            return 0;
-        }
+    if (ob_cli_asks_help(argc, argv, 2)) {
+        fputs(CHECK_USAGE, stdout);
+        return 0;
+    }
     char err[ERR_LEN] = "";
     ob_check_options options = OB_CHECK_OPTIONS_DEFAULT;
     char **inputs = calloc((size_t)argc, sizeof *inputs), **paths = NULL;
@@ -665,11 +665,10 @@ static int run_loo(const char *path, const ob_check_options *o, FILE *out, char 
 }
 
 int ob_check_loo_main(int argc, char **argv) {
-    for (int i = 3; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(LOO_USAGE, stdout);
-            return 0;
-        }
+    if (ob_cli_asks_help(argc, argv, 3)) {
+        fputs(LOO_USAGE, stdout);
+        return 0;
+    }
     char err[ERR_LEN] = "";
     ob_check_options options = OB_CHECK_OPTIONS_DEFAULT;
     const char *path = NULL;

@@ -374,3 +374,9 @@ int ob_cli_main(int argc, char **argv) {
                     "data; see optbench --help)\n", argv[1]);
     return 2;
 }
+
+bool ob_cli_asks_help(int argc, char **argv, int first) {
+    for (int i = first; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return true;
+    return false;
+}

@@ -148,7 +148,6 @@ int ob_check_loo_main(int argc, char **argv);
 
 /* ---- the check ---------------------------------------------------------- */
 
-
 /* Checks the runs (one run, or a set checked together) and writes the report
  * to out, ending with one verdict line per test and "overall: PASS|FAIL".
  * Returns 0 pass, 1 fail, 2 bad input (err says why; nothing is judged). */

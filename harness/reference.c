@@ -666,7 +666,7 @@ static const char REFERENCE_USAGE[] =
     "  Builds a reference from >= 5 converged seeds of one configuration. --out defaults to\n"
     "  <reference-dir>/<workload>/<preset>/<name>.h5 (reference-dir: $OB_REFERENCE_DIR or the\n"
     "  source tree's results/reference).\n"
-    "       optbench reference loo REF.h5 [--band-k K] [--abs-tol T]\n"
+    "       optbench reference loo REF.h5 [--band-k K] [--abs-tol T] [--tolerate-transients]\n"
     "  Band-tests each seed against the others: how often honest runs fail the band at this K.\n";
 
 /* The command line as one string, recorded in the reference. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness/ob_cli.h"
 #include "harness/ob_fail.h"
 #include "harness/ob_report.h"
 
@@ -100,11 +101,10 @@ static int report(const report_options *options, char **paths, int n_paths, char
 }
 
 int ob_report_main(int argc, char **argv) {
-    for (int i = 2; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(REPORT_USAGE, stdout);
-            return 0;
-        }
+    if (ob_cli_asks_help(argc, argv, 2)) {
+        fputs(REPORT_USAGE, stdout);
+        return 0;
+    }
     char err[ERR_LEN] = "";
     report_options options = {.format = OB_REPORT_MARKDOWN};
     char **inputs = calloc((size_t)argc, sizeof *inputs), **paths = NULL;

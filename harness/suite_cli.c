@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness/ob_cli.h"
 #include "harness/ob_suite.h"
 
 /* The templates of the checkout CMake built from; --templates overrides them. */
@@ -214,11 +215,10 @@ static int execute(ob_suite *suite, const suite_args *a, char *err, size_t err_l
 }
 
 int ob_suite_main(int argc, char **argv) {
-    for (int i = 2; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            print_suite_usage(stdout);
-            return 0;
-        }
+    if (ob_cli_asks_help(argc, argv, 2)) {
+        print_suite_usage(stdout);
+        return 0;
+    }
     char err[ERR_LEN] = "";
     suite_args args = {0};
     ob_suite *suite = NULL;

@@ -239,8 +239,8 @@ static void test_leave_one_out_by_hand(void) {
     CHECK(ob_band_leave_one_out(&ref, &k18_3, NULL, r) == 1);
     CHECK(near(r[4].k_needed, 0.3 / sqrt(0.0008 / 3), 1e-9) && r[4].k_needed_epoch == 1.0);
     CHECK(ob_band_leave_one_out(&ref, &k18_4, NULL, r) == 0 && r[4].band.outside == 0);
-    /* Tolerating transients: the dip between epoch 0 (nothing before) and an
-     * inside epoch-2 point is isolated. */
+    /* Tolerating transients: the epoch-1 dip, with nothing tested before it
+     * and an inside epoch-2 point after it, is isolated. */
     ob_check_options tolerant = band_options(3.0, true);
     CHECK(ob_band_leave_one_out(&ref, &tolerant, NULL, r) == 0);
     CHECK(r[4].band.outside == 0 && r[4].band.transients == 1 && r[4].band.tested == 2);
