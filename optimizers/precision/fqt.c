@@ -115,22 +115,31 @@ void ob_fqt_quantize_forward(const float *in, float *out, int64_t n, int bits) {
     }
 }
 
-/* ---- ptq and psq ---- */
+/* ---- ptq and psq ----
+ *
+ * Every output of one call rounds the same rows over the same ranges; a
+ * row is read and its range taken once for all of them, the first output
+ * written last so that it may be the input itself. */
 
-static void quantize_per_tensor(const float *in, float *out, int64_t rows, int64_t cols, int bits,
-                                const ob_rng_stream *stream) {
-    value_range range = range_of(in, rows * cols); /* serial: one pass, far cheaper than the random bits */
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        round_into_range(in + r * cols, out + r * cols, cols, range, bits, stream, (uint64_t)(r * cols));
+static void round_row_into_outputs(const float *in, int64_t row, int64_t cols, value_range range,
+                                   const ob_fqt_gradient_output *outputs, int count) {
+    for (int k = count - 1; k >= 0; k--)
+        round_into_range(in + row * cols, outputs[k].out + row * cols, cols, range, outputs[k].bits,
+                         outputs[k].stream, (uint64_t)(row * cols));
 }
 
-static void quantize_per_row(const float *in, float *out, int64_t rows, int64_t cols, int bits,
-                             const ob_rng_stream *stream) {
+static void quantize_per_tensor(const float *in, int64_t rows, int64_t cols, const ob_fqt_gradient_output *outputs,
+                                int count) {
+    value_range range = range_of(in, rows * cols); /* serial: one pass, far cheaper than the random bits */
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) round_row_into_outputs(in, r, cols, range, outputs, count);
+}
+
+static void quantize_per_row(const float *in, int64_t rows, int64_t cols, const ob_fqt_gradient_output *outputs,
+                             int count) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++)
-        round_into_range(in + r * cols, out + r * cols, cols, range_of(in + r * cols, cols), bits, stream,
-                         (uint64_t)(r * cols));
+        round_row_into_outputs(in, r, cols, range_of(in + r * cols, cols), outputs, count);
 }
 
 /* ---- bhq ----
@@ -325,19 +334,23 @@ static void transform_groups(float *matrix, int64_t cols, const float *ranked, c
     }
 }
 
-static void quantize_block_householder(const float *in, float *out, int64_t rows, int64_t cols, int bits,
-                                       const ob_rng_stream *stream, float *workspace) {
+/* The grouping and the reflected matrix Y are the same for every output:
+ * Y is built once, in the first output's buffer, and each output is
+ * reflected back after its rounding. */
+static void quantize_block_householder(const float *in, int64_t rows, int64_t cols,
+                                       const ob_fqt_gradient_output *outputs, int count, float *workspace) {
     float *ranked = workspace, *groups = workspace + 2 * rows;
     int64_t leaders = rank_rows(in, rows, cols, ranked) ? choose_leaders(ranked, rows) : 0;
     if (leaders == 0) {
-        quantize_per_row(in, out, rows, cols, bits, stream);
+        quantize_per_row(in, rows, cols, outputs, count);
         return;
     }
     grouping_cost(ranked, rows, leaders, groups);
-    if (out != in) memcpy(out, in, (size_t)(rows * cols) * sizeof *out);
-    transform_groups(out, cols, ranked, groups, leaders, true);
-    quantize_per_row(out, out, rows, cols, bits, stream);
-    transform_groups(out, cols, ranked, groups, leaders, false);
+    float *reflected = outputs[0].out;
+    if (reflected != in) memcpy(reflected, in, (size_t)(rows * cols) * sizeof *reflected);
+    transform_groups(reflected, cols, ranked, groups, leaders, true);
+    quantize_per_row(reflected, rows, cols, outputs, count);
+    for (int k = 0; k < count; k++) transform_groups(outputs[k].out, cols, ranked, groups, leaders, false);
 }
 
 /* ---- the gradient entry point ---- */
@@ -347,10 +360,30 @@ int64_t ob_fqt_workspace_floats(int64_t rows, int64_t cols, ob_fqt_quantizer q) 
     return q == OB_FQT_BHQ && rows > 0 ? 3 * rows : 0;
 }
 
-static int check_gradient_arguments(const float *in, const float *out, int64_t rows, int64_t cols, int bits,
-                                    ob_fqt_quantizer q, const ob_rng_stream *stream, const float *workspace,
+/* One output's own arguments; a second output may not be the input or
+ * an earlier output, which it would overwrite before they are read. */
+static int check_output(const ob_fqt_gradient_output *outputs, int k, const float *in, char *err, size_t err_len) {
+    const ob_fqt_gradient_output *output = &outputs[k];
+    if (ob_fqt_check_bits(output->bits, err, err_len)) return 2;
+    if (!output->out || !output->stream) {
+        snprintf(err, err_len, "fqt: output %d's %s is NULL", k, !output->out ? "buffer" : "random stream");
+        return 2;
+    }
+    for (int earlier = 0; k > 0 && earlier < k; earlier++)
+        if (output->out == outputs[earlier].out) {
+            snprintf(err, err_len, "fqt: output %d shares output %d's buffer, expected its own", k, earlier);
+            return 2;
+        }
+    if (k > 0 && output->out == in) {
+        snprintf(err, err_len, "fqt: output %d is the input, expected only output 0 to be", k);
+        return 2;
+    }
+    return 0;
+}
+
+static int check_gradient_arguments(const float *in, int64_t rows, int64_t cols, ob_fqt_quantizer q,
+                                    const ob_fqt_gradient_output *outputs, int count, const float *workspace,
                                     char *err, size_t err_len) {
-    if (ob_fqt_check_bits(bits, err, err_len)) return 2;
     if (rows < 1 || cols < 1 || rows > INT64_MAX / cols) {
         snprintf(err, err_len, "fqt: gradient of %lld x %lld, expected rows and cols >= 1", (long long)rows,
                  (long long)cols);
@@ -365,21 +398,33 @@ static int check_gradient_arguments(const float *in, const float *out, int64_t r
                  (long long)rows);
         return 2;
     }
-    if (!in || !out || !stream || (!workspace && ob_fqt_workspace_floats(rows, cols, q) > 0)) {
-        const char *missing = !in ? "the input" : !out ? "the output" : !stream ? "the random stream" : "the workspace";
-        snprintf(err, err_len, "fqt: %s is NULL", missing);
+    if (!in || !outputs || (!workspace && ob_fqt_workspace_floats(rows, cols, q) > 0)) {
+        snprintf(err, err_len, "fqt: %s is NULL", !in ? "the input" : !outputs ? "the outputs" : "the workspace");
         return 2;
+    }
+    if (count < 1) {
+        snprintf(err, err_len, "fqt: %d outputs, expected at least 1", count);
+        return 2;
+    }
+    for (int k = 0; k < count; k++)
+        if (check_output(outputs, k, in, err, err_len)) return 2;
+    return 0;
+}
+
+int ob_fqt_quantize_gradient_outputs(const float *in, int64_t rows, int64_t cols, ob_fqt_quantizer q,
+                                     const ob_fqt_gradient_output *outputs, int count, float *workspace, char *err,
+                                     size_t err_len) {
+    if (check_gradient_arguments(in, rows, cols, q, outputs, count, workspace, err, err_len)) return 2;
+    switch (q) {
+    case OB_FQT_PTQ: quantize_per_tensor(in, rows, cols, outputs, count); break;
+    case OB_FQT_PSQ: quantize_per_row(in, rows, cols, outputs, count); break;
+    default: quantize_block_householder(in, rows, cols, outputs, count, workspace); break;
     }
     return 0;
 }
 
 int ob_fqt_quantize_gradient(const float *in, float *out, int64_t rows, int64_t cols, int bits, ob_fqt_quantizer q,
                              const ob_rng_stream *stream, float *workspace, char *err, size_t err_len) {
-    if (check_gradient_arguments(in, out, rows, cols, bits, q, stream, workspace, err, err_len)) return 2;
-    switch (q) {
-    case OB_FQT_PTQ: quantize_per_tensor(in, out, rows, cols, bits, stream); break;
-    case OB_FQT_PSQ: quantize_per_row(in, out, rows, cols, bits, stream); break;
-    default: quantize_block_householder(in, out, rows, cols, bits, stream, workspace); break;
-    }
-    return 0;
+    ob_fqt_gradient_output output = {out, bits, stream};
+    return ob_fqt_quantize_gradient_outputs(in, rows, cols, q, &output, 1, workspace, err, err_len);
 }

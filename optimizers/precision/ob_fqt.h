@@ -71,4 +71,22 @@ int64_t ob_fqt_workspace_floats(int64_t rows, int64_t cols, ob_fqt_quantizer q);
 int ob_fqt_quantize_gradient(const float *in, float *out, int64_t rows, int64_t cols, int bits, ob_fqt_quantizer q,
                              const ob_rng_stream *stream, float *workspace, char *err, size_t err_len);
 
+/* One of several independent quantizations of the same gradient. */
+typedef struct {
+    float *out;
+    int bits;
+    const ob_rng_stream *stream;
+} ob_fqt_gradient_output;
+
+/* ob_fqt_quantize_gradient into `count` outputs at once, each bit for bit
+ * what ob_fqt_quantize_gradient gives with its bits and stream (FQT's
+ * activation-gradient and weight-gradient paths quantize one dy twice).
+ * What does not depend on the bits is done once: the ranges, bhq's
+ * grouping and reflection, the reads of each row. Output 0 may be `in`;
+ * the others need their own buffers. Returns 0, or 2 with one line in err
+ * (also for count < 1, a NULL output or stream, shared buffers). */
+int ob_fqt_quantize_gradient_outputs(const float *in, int64_t rows, int64_t cols, ob_fqt_quantizer q,
+                                     const ob_fqt_gradient_output *outputs, int count, float *workspace, char *err,
+                                     size_t err_len);
+
 #endif

@@ -121,11 +121,11 @@ static int quantize_fqt(ob_ctx *ctx, ob_precision *p, int slot, const ob_tensor 
     ob_rng_stream input_stream = step_stream(p, p->config.rank), weight_stream = input_stream;
     input_stream.seed += (2 * (uint64_t)slot + 1) * 0x9E3779B97F4A7C15ull;
     weight_stream.seed += (2 * (uint64_t)slot + 2) * 0x9E3779B97F4A7C15ull;
-    if (ob_fqt_quantize_gradient(ob_f32(dy), ob_f32(dy_input), rows, cols, p->config.fqt_grad_bits,
-                                 p->config.fqt_quantizer, &input_stream, scratch, err, sizeof err) ||
-        ob_fqt_quantize_gradient(ob_f32(dy), ob_f32(dy_weight), rows, cols, p->config.fqt_weight_grad_bits,
-                                 p->config.fqt_quantizer, &weight_stream, scratch, err, sizeof err)) {
-        ob_ctx_set_error(ctx, "fqt: %s", err);
+    ob_fqt_gradient_output outputs[] = {{ob_f32(dy_input), p->config.fqt_grad_bits, &input_stream},
+                                        {ob_f32(dy_weight), p->config.fqt_weight_grad_bits, &weight_stream}};
+    if (ob_fqt_quantize_gradient_outputs(ob_f32(dy), rows, cols, p->config.fqt_quantizer, outputs, 2, scratch, err,
+                                         sizeof err)) {
+        ob_ctx_set_error(ctx, "%s", err); /* err names fqt */
         return 1;
     }
     count_flushes(ob_f32(dy), ob_f32(dy_input), dy->numel, stats);

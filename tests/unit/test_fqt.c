@@ -5,6 +5,8 @@
  * - on gradients with a few large rows the variance orders bhq < psq < ptq
  *   at 5 and 8 bits (printed), while on rows of one magnitude bhq is psq;
  * - in place, thread count, workspace bounds, non-finite values;
+ * - several outputs at once are, bit for bit, separate calls (with and
+ *   without bhq's reflection, output 0 in place or not);
  * - the forward quantizer: at most 2^bits values, within half a step;
  * - bad arguments: 2 and a message. */
 #include <math.h>
@@ -203,6 +205,47 @@ static void test_in_place_and_threads(ob_fqt_quantizer q) {
     free(w);
 }
 
+/* The two FQT paths of one dy (8 and 5 bits, their own streams) in one
+ * call against two calls; a gradient whose rows share one magnitude takes
+ * bhq's psq fallback, one with large rows its reflection. */
+static void test_outputs_are_separate_calls(ob_fqt_quantizer q) {
+    const int64_t rows = 24, cols = 300, n = rows * cols;
+    const int64_t large[] = {1, 9};
+    ob_rng_stream first = ob_rng_stream_make(77, OB_RNG_STOCHASTIC_ROUNDING, 0, 2), second = first;
+    second.seed += 1;
+    float *w = workspace_for(rows, cols, q);
+    float *expected[2], *got[2];
+    for (int k = 0; k < 2; k++) {
+        expected[k] = malloc(sizeof(float) * (size_t)n);
+        got[k] = malloc(sizeof(float) * (size_t)n);
+    }
+    char err[160] = "";
+    for (int outliers = 0; outliers <= 1; outliers++) {
+        float *x = gradient(rows, cols, outliers ? 1e-4 : 1.0, large, outliers ? 2 : 0, 8);
+        ob_fqt_quantize_gradient(x, expected[0], rows, cols, 8, q, &first, w, err, sizeof err);
+        ob_fqt_quantize_gradient(x, expected[1], rows, cols, 5, q, &second, w, err, sizeof err);
+        for (int in_place = 0; in_place <= 1; in_place++) {
+            float *input = in_place ? got[0] : x;
+            if (in_place) memcpy(got[0], x, sizeof(float) * (size_t)n);
+            ob_fqt_gradient_output outputs[] = {{got[0], 8, &first}, {got[1], 5, &second}};
+            int rc = ob_fqt_quantize_gradient_outputs(input, rows, cols, q, outputs, 2, w, err, sizeof err);
+            if (rc) printf("  unexpected error: %s\n", err);
+            check(rc == 0 && same_bits(got[0], expected[0], n) && same_bits(got[1], expected[1], n) &&
+                      guard_intact(w, rows, cols, q),
+                  outliers ? (in_place ? "two outputs, large rows, output 0 in place: the separate calls' bits"
+                                       : "two outputs, large rows: the separate calls' bits")
+                           : (in_place ? "two outputs, rows of one magnitude, in place: the separate calls' bits"
+                                       : "two outputs, rows of one magnitude: the separate calls' bits"));
+        }
+        free(x);
+    }
+    for (int k = 0; k < 2; k++) {
+        free(expected[k]);
+        free(got[k]);
+    }
+    free(w);
+}
+
 static int64_t nan_count(const float *x, int64_t begin, int64_t end) {
     int64_t count = 0;
     for (int64_t i = begin; i < end; i++) count += isnan(x[i]) != 0;
@@ -335,6 +378,25 @@ static void test_names_and_errors(void) {
     expect_refused("bhq without a workspace is refused", in, out, 2, 3, 8, OB_FQT_BHQ, &stream, NULL);
     check(ob_fqt_quantize_gradient(in, out, 2, 3, 8, OB_FQT_PSQ, &stream, NULL, err, sizeof err) == 0,
           "psq needs no workspace");
+
+    float second[6];
+    const struct {
+        const char *what;
+        ob_fqt_gradient_output outputs[2];
+        int count;
+    } bad_outputs[] = {
+        {"no outputs are refused", {{out, 8, &stream}}, 0},
+        {"a second output that is the input is refused", {{out, 8, &stream}, {in, 8, &stream}}, 2},
+        {"two outputs in one buffer are refused", {{out, 8, &stream}, {out, 5, &stream}}, 2},
+        {"a second output with 0 bits is refused", {{out, 8, &stream}, {second, 0, &stream}}, 2},
+        {"a second output without a stream is refused", {{out, 8, &stream}, {second, 5, NULL}}, 2},
+    };
+    for (size_t i = 0; i < sizeof bad_outputs / sizeof bad_outputs[0]; i++) {
+        int rc = ob_fqt_quantize_gradient_outputs(in, 2, 3, OB_FQT_PSQ, bad_outputs[i].outputs, bad_outputs[i].count,
+                                                  w, err, sizeof err);
+        if (rc != 2 || !strstr(err, "fqt")) printf("  %s: rc %d, message \"%s\"\n", bad_outputs[i].what, rc, err);
+        check(rc == 2 && strstr(err, "fqt") != NULL, bad_outputs[i].what);
+    }
 }
 
 int main(void) {
@@ -343,6 +405,7 @@ int main(void) {
         test_unbiased(quantizers[q]);
         test_in_place_and_threads(quantizers[q]);
         test_non_finite(quantizers[q]);
+        test_outputs_are_separate_calls(quantizers[q]);
     }
     test_variance_order();
     test_bhq_without_outliers_is_psq();
