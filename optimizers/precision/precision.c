@@ -93,7 +93,11 @@ static ob_tensor *widen(ob_ctx *ctx, ob_precision_hook *hook, const ob_tensor *s
     return ob_saved_inputs_widen(ctx, &((ob_precision *)hook)->saved_inputs, saved);
 }
 
-/* Flushes a quantizer caused: nonzero inputs that came out zero. */
+/* Flushes a quantizer caused: nonzero inputs that came out zero. A pass
+ * of its own rather than inside the quantizers: bhq's output is final only
+ * after the reflection back, which runs over column blocks, not rows, and
+ * the pass reads two arrays where the quantizers draw a Philox word per
+ * value. */
 static void count_flushes(const float *in, const float *out, int64_t n, ob_round_stats *stats) {
     int64_t nonzero = 0, underflow = 0;
 #pragma omp parallel for reduction(+ : nonzero, underflow) schedule(static)
