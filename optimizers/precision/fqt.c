@@ -369,7 +369,7 @@ static int check_output(const ob_fqt_gradient_output *outputs, int k, const floa
         snprintf(err, err_len, "fqt: output %d's %s is NULL", k, !output->out ? "buffer" : "random stream");
         return 2;
     }
-    for (int earlier = 0; k > 0 && earlier < k; earlier++)
+    for (int earlier = 0; earlier < k; earlier++)
         if (output->out == outputs[earlier].out) {
             snprintf(err, err_len, "fqt: output %d shares output %d's buffer, expected its own", k, earlier);
             return 2;
