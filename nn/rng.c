@@ -2,6 +2,7 @@
 #include "nn/ob_philox.h"
 
 #include <math.h>
+#include <string.h>
 
 #define OB_PI 3.14159265358979323846
 
@@ -50,13 +51,18 @@ static void philox_lanes(const ob_rng_stream *stream, uint64_t first_block, uint
     }
 }
 
+/* Word k is word k % 4 of block k / 4: the lanes' blocks, laid out in
+ * order, are the words themselves, copied out whole. */
 void ob_rng_words(const ob_rng_stream *stream, uint64_t first, int64_t count, uint32_t *out) {
     int64_t j = 0;
     while (j < count) {
-        uint64_t k = first + (uint64_t)j, first_block = k / 4;
+        uint64_t k = first + (uint64_t)j;
         uint32_t blocks[LANES][4];
-        philox_lanes(stream, first_block, blocks);
-        for (uint64_t w = k % 4; w < 4 * LANES && j < count; w++) out[j++] = blocks[w / 4][w % 4];
+        philox_lanes(stream, k / 4, blocks);
+        int64_t offset = (int64_t)(k % 4), available = 4 * LANES - offset;
+        int64_t taken = count - j < available ? count - j : available;
+        memcpy(out + j, &blocks[0][0] + offset, (size_t)taken * sizeof *out);
+        j += taken;
     }
 }
 

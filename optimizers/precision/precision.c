@@ -100,10 +100,12 @@ static ob_tensor *widen(ob_ctx *ctx, ob_precision_hook *hook, const ob_tensor *s
  * value. */
 static void count_flushes(const float *in, const float *out, int64_t n, ob_round_stats *stats) {
     int64_t nonzero = 0, underflow = 0;
-#pragma omp parallel for reduction(+ : nonzero, underflow) schedule(static)
+    /* & rather than &&: GCC vectorises no short-circuit */
+#pragma omp parallel for simd reduction(+ : nonzero, underflow) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        nonzero += in[i] != 0;
-        underflow += in[i] != 0 && out[i] == 0;
+        bool was_nonzero = in[i] != 0;
+        nonzero += was_nonzero;
+        underflow += was_nonzero & (out[i] == 0);
     }
     stats->nonzero += nonzero;
     stats->underflow += underflow;
