@@ -289,30 +289,34 @@ static int64_t choose_leaders(const float *ranked, int64_t rows) {
     return best_leaders;
 }
 
+static float *ranked_row_at(float *matrix, int64_t cols, int64_t begin, const float *ranked, int64_t rank) {
+    return matrix + (int64_t)ranked_at(ranked, rank).row * cols + begin;
+}
+
 /* Y = H D X (forward) or X = D^-1 H Y (backward) for one group, on columns
  * [begin, begin + width). With u = 1/sqrt(n), v = (1 - u, -u, ..., -u):
- * dot = v.y, leader -= dot, member += dot u / (1 - u). */
+ * dot = v.y, leader -= dot, member += dot u / (1 - u). Each loop over a
+ * row is branch-free, so that it vectorises. */
 static void transform_group(float *matrix, int64_t cols, int64_t begin, int64_t width, const float *ranked,
                             int64_t leader_rank, int64_t first_member_rank, bhq_group group, bool forward) {
     double dot[BHQ_BLOCK_COLS];
     double u = 1.0 / sqrt((double)group.members + 1.0);
-    float *leader = matrix + (int64_t)ranked_at(ranked, leader_rank).row * cols + begin;
+    float *leader = ranked_row_at(matrix, cols, begin, ranked, leader_rank);
     for (int64_t j = 0; j < width; j++) dot[j] = (1.0 - u) * leader[j];
     for (int64_t i = 0; i < group.members; i++) {
-        float *member = matrix + (int64_t)ranked_at(ranked, first_member_rank + i).row * cols + begin;
-        for (int64_t j = 0; j < width; j++) {
-            if (forward) member[j] *= group.scale;
-            dot[j] -= u * member[j];
-        }
+        float *member = ranked_row_at(matrix, cols, begin, ranked, first_member_rank + i);
+        if (forward)
+            for (int64_t j = 0; j < width; j++) member[j] *= group.scale;
+        for (int64_t j = 0; j < width; j++) dot[j] -= u * member[j];
     }
     for (int64_t j = 0; j < width; j++) leader[j] = (float)(leader[j] - dot[j]);
     double member_share = u / (1.0 - u);
     for (int64_t i = 0; i < group.members; i++) {
-        float *member = matrix + (int64_t)ranked_at(ranked, first_member_rank + i).row * cols + begin;
-        for (int64_t j = 0; j < width; j++) {
-            float y = (float)(member[j] + dot[j] * member_share);
-            member[j] = forward ? y : y / group.scale;
-        }
+        float *member = ranked_row_at(matrix, cols, begin, ranked, first_member_rank + i);
+        if (forward)
+            for (int64_t j = 0; j < width; j++) member[j] = (float)(member[j] + dot[j] * member_share);
+        else
+            for (int64_t j = 0; j < width; j++) member[j] = (float)(member[j] + dot[j] * member_share) / group.scale;
     }
 }
 
