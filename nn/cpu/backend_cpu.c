@@ -39,9 +39,9 @@ static void cpu_release(ob_ctx *ctx, void *ptr, size_t bytes) {
     free(ptr);
 }
 /* Every activation gradient starts as a zeroed arena buffer, about half
- * the activation bytes of a step: one core's memset left the other idle
- * (12% of a workstation ResNet-50 step), so large buffers are cleared in
- * chunks across the threads. */
+ * the activation bytes of a step (memset was 12% of a 1-thread workstation
+ * ResNet-50 step in perf): large buffers are cleared in chunks across the
+ * threads rather than by one core while the others wait. */
 #define ZERO_CHUNK_BYTES ((size_t)1 << 18)
 static void cpu_zero(ob_ctx *ctx, void *ptr, size_t bytes) {
     (void)ctx;
