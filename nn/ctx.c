@@ -26,6 +26,7 @@ typedef struct arena_block {
 typedef struct {
     arena_block *blocks;
     size_t used_total; /* this step, all blocks */
+    size_t peak_total; /* the most used_total held this step: rewinds lower used_total */
 } arena;
 
 struct ob_ctx {
@@ -146,6 +147,7 @@ static void *arena_take(ob_ctx *ctx, ob_device device, size_t bytes, ob_mem_cate
     void *ptr = block->base + block->used;
     block->used += rounded;
     a->used_total += rounded;
+    if (a->used_total > a->peak_total) a->peak_total = a->used_total;
     ctx->arena_charged[category] += (int64_t)rounded;
     ob_mem_charge(ctx, category, (int64_t)rounded);
     return ptr;
@@ -155,16 +157,50 @@ void *ob_arena_alloc(ob_ctx *ctx, size_t bytes, ob_mem_category category) {
     return arena_take(ctx, OB_CPU, bytes, category);
 }
 
+/* In one block used equals used_total, rewinds included, so one block of
+ * the step's peak holds the next identical step. */
 static void arena_reset(ob_ctx *ctx, ob_device device) {
     arena *a = &ctx->arenas[device];
     if (a->blocks && a->blocks->next) {
-        size_t high_water = a->used_total;
+        size_t high_water = a->peak_total;
         free_blocks(ctx, device, a->blocks);
         a->blocks = block_new(ctx, device, high_water);
     } else if (a->blocks) {
         a->blocks->used = 0;
     }
     a->used_total = 0;
+    a->peak_total = 0;
+}
+
+ob_arena_mark ob_arena_mark_now(const ob_ctx *ctx) {
+    ob_arena_mark mark = {0};
+    for (int d = 0; d < OB_DEVICE_COUNT; d++) {
+        const arena *a = &ctx->arenas[d];
+        mark.block[d] = a->blocks;
+        mark.used[d] = a->blocks ? a->blocks->used : 0;
+        mark.used_total[d] = a->used_total;
+    }
+    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) mark.charged[c] = ctx->arena_charged[c];
+    return mark;
+}
+
+/* Blocks pushed since the mark are emptied and the next take goes to the
+ * newest of them; the tail of the mark's block then stays unused until the
+ * step ends, when the blocks are merged into one. */
+static void arena_rewind(arena *a, const void *mark_block, size_t mark_used, size_t mark_used_total) {
+    arena_block *block = a->blocks;
+    for (; block && block != mark_block; block = block->next) block->used = 0;
+    if (block && block == a->blocks) block->used = mark_used;
+    a->used_total = mark_used_total;
+}
+
+void ob_arena_rewind(ob_ctx *ctx, const ob_arena_mark *mark) {
+    for (int d = 0; d < OB_DEVICE_COUNT; d++)
+        arena_rewind(&ctx->arenas[d], mark->block[d], mark->used[d], mark->used_total[d]);
+    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
+        ob_mem_charge(ctx, c, -(ctx->arena_charged[c] - mark->charged[c]));
+        ctx->arena_charged[c] = mark->charged[c];
+    }
 }
 
 void ob_ctx_step_reset(ob_ctx *ctx) {

@@ -64,6 +64,20 @@ ob_tensor *ob_tensor_temp_zeroed(ob_ctx *ctx, ob_mem_category category, ob_dtype
 void *ob_arena_alloc(ob_ctx *ctx, size_t bytes, ob_mem_category category);
 void ob_ctx_step_reset(ob_ctx *ctx);
 
+/* A position in the step arenas: ob_arena_rewind gives back everything
+ * taken since ob_arena_mark_now in the same step. The caller must
+ * hold no tensor or record from that span. A loop that needs a large
+ * scratch per item (K-FAC's im2col rows, layer by layer) then reuses one
+ * item's memory instead of holding every item's until the step ends. */
+typedef struct {
+    const void *block[OB_DEVICE_COUNT];
+    size_t used[OB_DEVICE_COUNT];
+    size_t used_total[OB_DEVICE_COUNT];
+    int64_t charged[OB_MEM_CATEGORY_COUNT];
+} ob_arena_mark;
+ob_arena_mark ob_arena_mark_now(const ob_ctx *ctx);
+void ob_arena_rewind(ob_ctx *ctx, const ob_arena_mark *mark);
+
 /* Host <-> device copies of a whole tensor (plain copies on the CPU):
  * 0, or nonzero with the reason in ctx. `src`/`dst` hold ob_tensor_bytes. */
 int ob_tensor_copy_from_host(ob_ctx *ctx, ob_tensor *dst, const void *src);

@@ -300,6 +300,7 @@ static int update_factors(ob_kfac *kfac, int64_t step) {
             return -1;
         }
         double t = now_seconds();
+        ob_arena_mark layer_start = ob_arena_mark_now(kfac->ctx);
         ob_tensor *a_batch = workspace(kfac, s->slot->a_dim, s->slot->a_dim);
         ob_tensor *g_batch = workspace(kfac, s->slot->g_dim, s->slot->g_dim);
         if (!a_batch || !g_batch) return -1;
@@ -313,6 +314,7 @@ static int update_factors(ob_kfac *kfac, int64_t step) {
         if (average_into(kfac, decay, a_batch, OB_KFAC_WIDE_A_SIDE, s->a) ||
             average_into(kfac, decay, g_batch, OB_KFAC_WIDE_G_SIDE, s->g))
             return -1;
+        ob_arena_rewind(kfac->ctx, &layer_start); /* the batch factors and im2col rows */
         phase_end(kfac, OB_KFAC_PHASE_FACTORS, t);
     }
     ob_f64(kfac->counters)[FACTOR_UPDATES] += 1;
@@ -412,8 +414,12 @@ static int decompose_slot(ob_kfac *kfac, slot_state *s, double damping) {
 
 static int update_inverses(ob_kfac *kfac, int64_t step) {
     double damping = ob_kfac_piecewise_at(&kfac->config.damping, epoch_of(kfac, step));
-    for (int i = 0; i < kfac->assignment.n_slots; i++)
-        if (kfac->slots[i].grad_worker && decompose_slot(kfac, &kfac->slots[i], damping)) return -1;
+    for (int i = 0; i < kfac->assignment.n_slots; i++) {
+        if (!kfac->slots[i].grad_worker) continue;
+        ob_arena_mark slot_start = ob_arena_mark_now(kfac->ctx);
+        if (decompose_slot(kfac, &kfac->slots[i], damping)) return -1;
+        ob_arena_rewind(kfac->ctx, &slot_start); /* LAPACK's work arrays */
+    }
     ob_f64(kfac->counters)[INVERSE_UPDATES] += 1;
     return 0;
 }
@@ -492,7 +498,9 @@ static int precondition_all(ob_kfac *kfac, int64_t step, double lr) {
         ob_tensor *v = workspace(kfac, s->slot->g_dim, s->slot->a_dim);
         if (!grad || !v) return -1;
         ob_kfac_gather_grad(&s->layer, grad);
+        ob_arena_mark products_start = ob_arena_mark_now(kfac->ctx);
         if (s->grad_worker && precondition_slot(kfac, s, grad, damping, v)) return -1;
+        ob_arena_rewind(kfac->ctx, &products_start); /* the products' workspaces; grad and v stay */
         t = phase_end(kfac, OB_KFAC_PHASE_PRECONDITION, t);
         if (share_preconditioned(kfac, s, v)) {
             ob_ctx_set_error(kfac->ctx, "K-FAC gradient broadcast: %s", ob_comm_error(kfac->world));
