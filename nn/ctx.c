@@ -194,21 +194,25 @@ static void arena_rewind(arena *a, const void *mark_block, size_t mark_used, siz
     a->used_total = mark_used_total;
 }
 
-void ob_arena_rewind(ob_ctx *ctx, const ob_arena_mark *mark) {
-    for (int d = 0; d < OB_DEVICE_COUNT; d++)
-        arena_rewind(&ctx->arenas[d], mark->block[d], mark->used[d], mark->used_total[d]);
+/* Gives back, per category, what the arena charged beyond `charged`; a
+ * step reset is the case of all zeros. */
+static void arena_uncharge_to(ob_ctx *ctx, const int64_t charged[OB_MEM_CATEGORY_COUNT]) {
     for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
-        ob_mem_charge(ctx, c, -(ctx->arena_charged[c] - mark->charged[c]));
-        ctx->arena_charged[c] = mark->charged[c];
+        ob_mem_charge(ctx, c, -(ctx->arena_charged[c] - charged[c]));
+        ctx->arena_charged[c] = charged[c];
     }
 }
 
+void ob_arena_rewind(ob_ctx *ctx, const ob_arena_mark *mark) {
+    for (int d = 0; d < OB_DEVICE_COUNT; d++)
+        arena_rewind(&ctx->arenas[d], mark->block[d], mark->used[d], mark->used_total[d]);
+    arena_uncharge_to(ctx, mark->charged);
+}
+
 void ob_ctx_step_reset(ob_ctx *ctx) {
+    static const int64_t nothing_charged[OB_MEM_CATEGORY_COUNT] = {0};
     for (int d = 0; d < OB_DEVICE_COUNT; d++) arena_reset(ctx, d);
-    for (int c = 0; c < OB_MEM_CATEGORY_COUNT; c++) {
-        ob_mem_charge(ctx, c, -ctx->arena_charged[c]);
-        ctx->arena_charged[c] = 0;
-    }
+    arena_uncharge_to(ctx, nothing_charged);
     ctx->tape.length = 0;
     ctx->tape.contribution_scale = 0;
 }

@@ -169,8 +169,10 @@ typedef struct ob_backend {
     void (*gemm)(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
                  const ob_tensor *b, double beta, ob_tensor *c);
     /* c[n,n] = alpha x^T x + beta c, x viewed as [numel/n, n] (n = its last
-     * dim). c must be symmetric when beta != 0; both triangles are written. */
-    void (*syrk)(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c);
+     * dim). c must be symmetric when beta != 0; both triangles are written.
+     * A back end may take scratch from the step arena. Returns 0, or 1 with
+     * the reason in ctx. */
+    int (*syrk)(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c);
     /* a[n,n] symmetric = q diag(d) q^T: d[n] ascending, q[i,j] = component i
      * of eigenvector j. a is read only (q may be a itself). LAPACK's work
      * arrays come from the ctx's step arena (workspace). Returns 0, or

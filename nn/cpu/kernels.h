@@ -62,7 +62,8 @@ void OB_FN(k_adam_update)(int64_t n, ob_real *param, ob_real *grad, ob_real *m, 
 
 void OB_FN(k_gemm)(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha, const ob_real *a,
                    const ob_real *b, double beta, ob_real *c);
-void OB_FN(k_syrk)(int64_t rows, int64_t n, double alpha, const ob_real *x, double beta, ob_real *c);
+void OB_FN(k_syrk)(int64_t rows, int64_t n, double alpha, const ob_real *x, double beta, ob_real *c, int slices,
+                   ob_real *partials);
 void OB_FN(k_sym_eigen_workspace)(int64_t n, int64_t *work_elements, int64_t *iwork_elements);
 int OB_FN(k_sym_eigen)(int64_t n, ob_real *q, ob_real *d, ob_real *work, int64_t work_elements,
                        int32_t *iwork, int64_t iwork_elements);

@@ -49,7 +49,7 @@ void ob_cuda_gemm(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const o
                   double beta, ob_tensor *c);
 void ob_cuda_batched_gemm(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha, const ob_tensor *a,
                           const ob_tensor *b, double beta, ob_tensor *c);
-void ob_cuda_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c);
+int ob_cuda_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c);
 int ob_cuda_sym_eigen(ob_ctx *ctx, const ob_tensor *a, ob_tensor *q, ob_tensor *d);
 int ob_cuda_spd_inverse(ob_ctx *ctx, const ob_tensor *a, ob_tensor *inv);
 

@@ -94,23 +94,24 @@ void ob_cuda_batched_gemm(ob_ctx *ctx, bool trans_a, bool trans_b, double alpha,
 /* c[n,n] = alpha x^T x + beta c for x viewed as [rows, n]. Column-major,
  * x is X = x^T [n, rows] and x^T x = X X^T: SYRK without transpose, its
  * lower triangle being the row-major upper one, which is then mirrored. */
-void ob_cuda_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c) {
+int ob_cuda_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_tensor *c) {
     ob_cuda_require(x, OB_F32, "syrk");
     ob_cuda_require(c, OB_F32, "syrk");
     ob_cuda_state *state = ob_cuda_state_of(ctx);
     int64_t n = x->shape[x->ndim - 1], rows = x->numel / n;
-    if (!state) return;
+    if (!state) return 1;
     if (n > INT_MAX || rows > INT_MAX) {
         ob_ctx_set_error(ctx, "cuda: a SYRK over %lld rows of %lld is beyond cuBLAS's int sizes", (long long)rows,
                          (long long)n);
-        return;
+        return 1;
     }
     float alpha_f = (float)alpha, beta_f = (float)beta;
-    cublas_check(ctx,
-                 cublasSsyrk(state->cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)n, (int)rows, &alpha_f,
-                             x->data, (int)n, &beta_f, c->data, (int)n),
-                 "ssyrk");
+    cublasStatus_t status = cublasSsyrk(state->cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)n, (int)rows,
+                                        &alpha_f, x->data, (int)n, &beta_f, c->data, (int)n);
+    cublas_check(ctx, status, "ssyrk");
+    if (status != CUBLAS_STATUS_SUCCESS) return 1;
     cuda_k_mirror_upper(n, c->data);
+    return 0;
 }
 
 /* cuSOLVER's devInfo, downloaded (this waits for the solver). */

@@ -137,9 +137,8 @@ int ob_kfac_batch_factors(ob_ctx *ctx, const ob_kfac_layer *l, ob_tensor *a_batc
      * carry s^2, so it is divided out here (KAISA does the same with AMP). */
     double grad_scale = l->layer->captured_grad_scale > 0 ? l->layer->captured_grad_scale : 1.0;
     double batch = l->undo_batch_mean ? (double)dy->shape[0] : 1.0;
-    backend->syrk(ctx, scale, a, 0.0, a_batch);
-    backend->syrk(ctx, scale * batch * batch / (grad_scale * grad_scale), dy, 0.0, g_batch);
-    return 0;
+    if (backend->syrk(ctx, scale, a, 0.0, a_batch)) return 1;
+    return backend->syrk(ctx, scale * batch * batch / (grad_scale * grad_scale), dy, 0.0, g_batch);
 }
 
 /* running = decay running + (1 - decay) batch */

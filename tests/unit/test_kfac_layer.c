@@ -445,10 +445,13 @@ static void test_gemm(ob_ctx *ctx, ob_dtype dtype, double tolerance) {
     ob_ctx_step_reset(ctx);
 }
 
-static void test_syrk(ob_ctx *ctx, ob_dtype dtype, double tolerance) {
-    const int64_t n = 6, rows = 2 * 3 * 4;
+/* x [batch, 3, width, 6]: 24 rows take the one threaded SYRK; 7 x 3 x 11 =
+ * 231 rows (over 32 per column, odd) are cut into one slice per thread of
+ * the ctx (2), whose scratch must be handed back. */
+static void test_syrk(ob_ctx *ctx, ob_dtype dtype, double tolerance, int64_t batch, int64_t width) {
+    const int64_t n = 6, rows = batch * 3 * width;
     const double alpha = 0.25, beta = 0.5;
-    ob_tensor *x = temp(ctx, dtype, OB_SHAPE(2, 3, 4, n)), *c = temp(ctx, dtype, OB_SHAPE(n, n));
+    ob_tensor *x = temp(ctx, dtype, OB_SHAPE(batch, 3, width, n)), *c = temp(ctx, dtype, OB_SHAPE(n, n));
     fill_uniform(x, 400);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j <= i; j++) {
@@ -463,9 +466,16 @@ static void test_syrk(ob_ctx *ctx, ob_dtype dtype, double tolerance) {
             for (int64_t r = 0; r < rows; r++) sum += get(x, r * n + i) * get(x, r * n + j);
             want[i * n + j] = alpha * sum + beta * get(c, i * n + j);
         }
-    ob_backend_of(x)->syrk(ctx, alpha, x, beta, c);
+    int64_t workspace_before = ob_mem_current(ctx, OB_MEM_WORKSPACE);
     char what[120];
-    snprintf(what, sizeof what, "%s syrk of a 4-d x, both triangles", ob_dtype_name(dtype));
+    snprintf(what, sizeof what, "%s syrk of a 4-d x with %lld rows returns 0", ob_dtype_name(dtype),
+             (long long)rows);
+    check(ob_backend_of(x)->syrk(ctx, alpha, x, beta, c) == 0, what);
+    snprintf(what, sizeof what, "%s syrk of a 4-d x with %lld rows gives its scratch back", ob_dtype_name(dtype),
+             (long long)rows);
+    check(ob_mem_current(ctx, OB_MEM_WORKSPACE) == workspace_before, what);
+    snprintf(what, sizeof what, "%s syrk of a 4-d x with %lld rows, both triangles", ob_dtype_name(dtype),
+             (long long)rows);
     check_error(relative_error(c, want, n * n), tolerance, what);
     ob_ctx_step_reset(ctx);
 }
@@ -682,7 +692,8 @@ int main(void) {
         ob_dtype dtype = f64 ? OB_F64 : OB_F32;
         double tolerance = f64 ? 1e-12 : 1e-5;
         test_gemm(ctx, dtype, tolerance);
-        test_syrk(ctx, dtype, tolerance);
+        test_syrk(ctx, dtype, tolerance, 2, 4);
+        test_syrk(ctx, dtype, tolerance, 7, 11);
         test_sym_eigen(ctx, dtype, tolerance);
         test_spd_inverse(ctx, dtype, f64 ? 1e-12 : 1e-4);
     }
