@@ -14,10 +14,12 @@
 #include "nn/cuda/cuda_backend_kernels.h"
 #include "nn/cuda/cuda_kernels.h"
 
-/* One cuBLAS failure into ctx (the entries calling it return void). */
-static void cublas_check(ob_ctx *ctx, cublasStatus_t status, const char *what) {
-    if (status != CUBLAS_STATUS_SUCCESS)
-        ob_ctx_set_error(ctx, "cuda: cuBLAS %s failed: %s", what, cublasGetStatusString(status));
+/* One cuBLAS failure into ctx; nonzero when it failed (the GEMM entries
+ * return void and leave the reason in ctx alone). */
+static int cublas_check(ob_ctx *ctx, cublasStatus_t status, const char *what) {
+    if (status == CUBLAS_STATUS_SUCCESS) return 0;
+    ob_ctx_set_error(ctx, "cuda: cuBLAS %s failed: %s", what, cublasGetStatusString(status));
+    return 1;
 }
 
 /* c[m,n] = alpha op(a) op(b) + beta c, all row-major; a is [k,m] when
@@ -106,10 +108,11 @@ int ob_cuda_syrk(ob_ctx *ctx, double alpha, const ob_tensor *x, double beta, ob_
         return 1;
     }
     float alpha_f = (float)alpha, beta_f = (float)beta;
-    cublasStatus_t status = cublasSsyrk(state->cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)n, (int)rows,
-                                        &alpha_f, x->data, (int)n, &beta_f, c->data, (int)n);
-    cublas_check(ctx, status, "ssyrk");
-    if (status != CUBLAS_STATUS_SUCCESS) return 1;
+    if (cublas_check(ctx,
+                     cublasSsyrk(state->cublas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, (int)n, (int)rows, &alpha_f,
+                                 x->data, (int)n, &beta_f, c->data, (int)n),
+                     "ssyrk"))
+        return 1;
     cuda_k_mirror_upper(n, c->data);
     return 0;
 }
