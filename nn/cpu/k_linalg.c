@@ -54,6 +54,13 @@ static void add_partials_upper(int64_t n, int partial_count, const ob_real *part
         }
 }
 
+/* The upper triangle of c[n,n] = alpha x^T x + beta c, x [rows, n]; beta 0
+ * ignores what c held. */
+static void syrk_upper(int64_t rows, int64_t n, double alpha, const ob_real *x, double beta, ob_real *c) {
+    OB_SYRK(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)rows, (ob_real)alpha, x, (int)n, (ob_real)beta, c,
+            (int)n);
+}
+
 /* c[n,n] = alpha x^T x + beta c for x [rows, n]: SYRK writes the upper
  * triangle, the lower is mirrored from it.
  *
@@ -70,8 +77,7 @@ void OB_FN(k_syrk)(int64_t rows, int64_t n, double alpha, const ob_real *x, doub
      * even an inactive OpenMP region runs on one thread (measured by
      * tests/bench/kfac_syrk: 8192 x 576 took 1.3x as long). */
     if (slices <= 1) {
-        OB_SYRK(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)rows, (ob_real)alpha, x, (int)n, (ob_real)beta,
-                c, (int)n);
+        syrk_upper(rows, n, alpha, x, beta, c);
         mirror_upper(n, c);
         return;
     }
@@ -79,8 +85,7 @@ void OB_FN(k_syrk)(int64_t rows, int64_t n, double alpha, const ob_real *x, doub
     for (int s = 0; s < slices; s++) {
         int64_t begin = rows * s / slices, end = rows * (s + 1) / slices;
         ob_real *out = s == 0 ? c : partials + (int64_t)(s - 1) * n * n;
-        OB_SYRK(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)(end - begin), (ob_real)alpha, x + begin * n,
-                (int)n, s == 0 ? (ob_real)beta : 0, out, (int)n);
+        syrk_upper(end - begin, n, alpha, x + begin * n, s == 0 ? beta : 0, out);
     }
     add_partials_upper(n, slices - 1, partials, c);
     mirror_upper(n, c);

@@ -19,9 +19,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "bench_common.h"
+#include "harness/ob_clock.h"
 #include "nn/ob_backend.h"
 #include "nn/ob_ctx.h"
 #include "nn/ob_tensor.h"
@@ -30,24 +30,18 @@
 
 static const int64_t shapes[][2] = {{131072, 64}, {131072, 144}, {32768, 288}, {8192, 576}};
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double time_sliced(ob_ctx *ctx, const ob_tensor *x, ob_tensor *c) {
-    double start = now_seconds();
+    double start = ob_now();
     if (ob_backend_of(x)->syrk(ctx, 1.0, x, 0.0, c)) return -1;
-    return now_seconds() - start;
+    return ob_now() - start;
 }
 
 static double time_threaded(const ob_tensor *x, ob_tensor *c) {
     int64_t n = x->shape[1];
-    double start = now_seconds();
+    double start = ob_now();
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)x->shape[0], 1.0f, x->data, (int)n, 0.0f,
                 c->data, (int)n);
-    return now_seconds() - start;
+    return ob_now() - start;
 }
 
 /* max |a - b| / max |b| over the upper triangles */
