@@ -9,10 +9,10 @@
  * With at least as many matrices as threads, threads take whole matrices
  * (OpenBLAS's OpenMP build runs a GEMM called from a parallel region on
  * its caller's thread). With fewer, the GEMMs are called one after another
- * outside any parallel region, so that OpenBLAS threads each: an
- * `omp parallel ... if (false)` region still counts as one, and a 1024^3
- * GEMM in it took 16.5 ms where the same call outside took 11.7 ms
- * (2 threads, AMD EPYC). */
+ * outside any parallel region, so that OpenBLAS threads each: inside an
+ * `omp parallel ... if (false)` region, which still counts as one, OpenBLAS
+ * runs on its caller's thread alone (tests/bench/batched_gemm measures
+ * both cases against a plain loop of OpenBLAS calls). */
 static void gemm_one(int64_t i, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                      const ob_real *a, const ob_real *b, double beta, ob_real *c) {
     OB_FN(k_gemm)(trans_a, trans_b, m, n, k, alpha, a + i * m * k, b + i * k * n, beta, c + i * m * n);

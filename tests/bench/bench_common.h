@@ -60,6 +60,17 @@ static inline int bench_parse_options(int argc, char **argv, const char *program
     return 0;
 }
 
+/* The kernel benchmarks' options: `--threads N` and `--reps N`, the
+ * repetitions capped at max_reps (the size of their timing arrays).
+ * 0, or 2 after bench_parse_options's line. */
+static inline int bench_kernel_options(int argc, char **argv, const char *program, int *threads, int *reps,
+                                       int max_reps) {
+    bench_int_option ints[] = {{"--threads", threads}, {"--reps", reps}};
+    int status = bench_parse_options(argc, argv, program, ints, 2, NULL, 0);
+    if (*reps > max_reps) *reps = max_reps;
+    return status;
+}
+
 /* Runs a peer's command line, echoing its output to stderr, and keeps the
  * last line it prints (the machine-readable one) in last_line. 0, or -1
  * when it could not run or exited nonzero. */

@@ -57,10 +57,8 @@ static double upper_relative_error(const float *a, const float *b, int64_t n) {
 
 int main(int argc, char **argv) {
     int threads = 2, reps = 9;
-    bench_int_option ints[] = {{"--threads", &threads}, {"--reps", &reps}};
-    int status = bench_parse_options(argc, argv, "kfac_syrk", ints, 2, NULL, 0);
+    int status = bench_kernel_options(argc, argv, "kfac_syrk", &threads, &reps, MAX_REPS);
     if (status) return status;
-    if (reps > MAX_REPS) reps = MAX_REPS;
     ob_ctx *ctx = ob_ctx_new(&(ob_ctx_config){.threads = threads, .seed = 1});
     if (!ctx) return 1;
     printf("K-FAC factor SYRK, f32, %d threads, median of %d alternated repetitions\n", threads, reps);
