@@ -57,17 +57,6 @@ static void fill(ob_tensor *t, uint32_t salt) {
         values[i] = (float)(((uint64_t)i * 2654435761u + salt) % 1000) / 1000.0f - 0.5f;
 }
 
-/* max |x - y| / max |y| */
-static double relative_error(const ob_tensor *x, const ob_tensor *y) {
-    const float *a = x->data, *b = y->data;
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < x->numel; i++) {
-        diff = fmax(diff, fabs((double)a[i] - b[i]));
-        scale = fmax(scale, fabs((double)b[i]));
-    }
-    return diff / fmax(scale, 1e-30);
-}
-
 int main(int argc, char **argv) {
     int threads = 2, reps = 9;
     int status = bench_kernel_options(argc, argv, "batched_gemm", &threads, &reps, MAX_REPS);
@@ -91,7 +80,7 @@ int main(int argc, char **argv) {
         double backend_s[MAX_REPS], loop_s[MAX_REPS];
         time_backend(ctx, a, b, backend_c); /* warm-up, and the agreement check */
         time_loop(a, b, loop_c);
-        double error = relative_error(backend_c, loop_c);
+        double error = bench_relative_error(backend_c->data, loop_c->data, batch * m, n, false);
         if (error > 1e-5) {
             fprintf(stderr, "batched_gemm: %lld x %lldx%lldx%lld results differ (relative error %.2g)\n",
                     (long long)batch, (long long)m, (long long)n, (long long)k, error);

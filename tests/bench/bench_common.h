@@ -6,7 +6,9 @@
 #ifndef OB_BENCH_COMMON_H
 #define OB_BENCH_COMMON_H
 
+#include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,20 @@ static inline int bench_kernel_options(int argc, char **argv, const char *progra
     int status = bench_parse_options(argc, argv, program, ints, 2, NULL, 0);
     if (*reps > max_reps) *reps = max_reps;
     return status;
+}
+
+/* max |a - b| / max |b| over a row-major [rows, cols] pair, or over its
+ * upper triangle only (a SYRK leaves the lower one unwritten): how the
+ * kernel benchmarks check that the two ways they time agree. */
+static inline double bench_relative_error(const float *a, const float *b, int64_t rows, int64_t cols,
+                                          bool upper_only) {
+    double diff = 0, scale = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t col = upper_only ? r : 0; col < cols; col++) {
+            diff = fmax(diff, fabs((double)a[r * cols + col] - b[r * cols + col]));
+            scale = fmax(scale, fabs((double)b[r * cols + col]));
+        }
+    return diff / fmax(scale, 1e-30);
 }
 
 /* Runs a peer's command line, echoing its output to stderr, and keeps the

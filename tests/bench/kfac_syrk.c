@@ -44,17 +44,6 @@ static double time_threaded(const ob_tensor *x, ob_tensor *c) {
     return ob_now() - start;
 }
 
-/* max |a - b| / max |b| over the upper triangles */
-static double upper_relative_error(const float *a, const float *b, int64_t n) {
-    double diff = 0, scale = 0;
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t col = r; col < n; col++) {
-            diff = fmax(diff, fabs((double)a[r * n + col] - b[r * n + col]));
-            scale = fmax(scale, fabs((double)b[r * n + col]));
-        }
-    return diff / fmax(scale, 1e-30);
-}
-
 int main(int argc, char **argv) {
     int threads = 2, reps = 9;
     int status = bench_kernel_options(argc, argv, "kfac_syrk", &threads, &reps, MAX_REPS);
@@ -77,7 +66,7 @@ int main(int argc, char **argv) {
         double sliced_s[MAX_REPS], threaded_s[MAX_REPS];
         time_sliced(ctx, x, sliced); /* warm-up, and the agreement check */
         time_threaded(x, threaded);
-        double error = upper_relative_error(sliced->data, threaded->data, n);
+        double error = bench_relative_error(sliced->data, threaded->data, n, n, true);
         if (error > 1e-4) {
             fprintf(stderr, "kfac_syrk: %lldx%lld sliced and threaded SYRK differ (relative error %.2g)\n",
                     (long long)rows, (long long)n, error);
