@@ -51,12 +51,6 @@ static double time_loop(const ob_tensor *a, const ob_tensor *b, ob_tensor *c) {
     return ob_now() - start;
 }
 
-static void fill(ob_tensor *t, uint32_t salt) {
-    float *values = t->data;
-    for (int64_t i = 0; i < t->numel; i++)
-        values[i] = (float)(((uint64_t)i * 2654435761u + salt) % 1000) / 1000.0f - 0.5f;
-}
-
 int main(int argc, char **argv) {
     int threads = 2, reps = 9;
     int status = bench_kernel_options(argc, argv, "batched_gemm", &threads, &reps, MAX_REPS);
@@ -75,8 +69,8 @@ int main(int argc, char **argv) {
         ob_tensor *backend_c = ob_tensor_new(ctx, OB_MEM_WORKSPACE, OB_F32, OB_SHAPE(batch, m, n));
         ob_tensor *loop_c = ob_tensor_new(ctx, OB_MEM_WORKSPACE, OB_F32, OB_SHAPE(batch, m, n));
         if (!a || !b || !backend_c || !loop_c) return 1;
-        fill(a, 1);
-        fill(b, 2);
+        bench_fill(a->data, a->numel, 1);
+        bench_fill(b->data, b->numel, 2);
         double backend_s[MAX_REPS], loop_s[MAX_REPS];
         time_backend(ctx, a, b, backend_c); /* warm-up, and the agreement check */
         time_loop(a, b, loop_c);

@@ -73,6 +73,13 @@ static inline int bench_kernel_options(int argc, char **argv, const char *progra
     return status;
 }
 
+/* values[i] in [-0.5, 0.5) from a multiplicative hash of i + salt: fixed,
+ * dense inputs for the kernel benchmarks, no RNG state. */
+static inline void bench_fill(float *values, int64_t count, uint32_t salt) {
+    for (int64_t i = 0; i < count; i++)
+        values[i] = (float)(((uint64_t)i * 2654435761u + salt) % 1000) / 1000.0f - 0.5f;
+}
+
 /* max |a - b| / max |b| over a row-major [rows, cols] pair, or over its
  * upper triangle only (a SYRK leaves the lower one unwritten): how the
  * kernel benchmarks check that the two ways they time agree. */

@@ -61,8 +61,7 @@ int main(int argc, char **argv) {
         ob_tensor *sliced = ob_tensor_new(ctx, OB_MEM_WORKSPACE, OB_F32, OB_SHAPE(n, n));
         ob_tensor *threaded = ob_tensor_new(ctx, OB_MEM_WORKSPACE, OB_F32, OB_SHAPE(n, n));
         if (!x || !sliced || !threaded) return 1;
-        float *values = x->data;
-        for (int64_t i = 0; i < rows * n; i++) values[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+        bench_fill(x->data, rows * n, 0);
         double sliced_s[MAX_REPS], threaded_s[MAX_REPS];
         time_sliced(ctx, x, sliced); /* warm-up, and the agreement check */
         time_threaded(x, threaded);
